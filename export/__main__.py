@@ -1,0 +1,138 @@
+"""python -m export: weights -> demo/hrnn_mnist.onnx, proven equal to PyTorch before it ships.
+
+Every file is written to a temporary name in the target folder and renamed over the old
+one only after it passed: a failed export, parity check or int8 check leaves the
+shipped model as it was.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_WEIGHTS = REPO / "weights" / "hrnn_mnist.pt"
+DEFAULT_OUTPUT = REPO / "demo" / "hrnn_mnist.onnx"
+INT8_SUFFIX = "_int8"  # demo/hrnn_mnist.onnx -> demo/hrnn_mnist_int8.onnx
+THREADS = 2  # parity runs both runtimes with this many threads (this box has 2 cores)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m export",
+        description="Export the trained HRNN to ONNX with its model card, check parity "
+        "against PyTorch through the demo's Classifier, optionally add an int8 variant.",
+    )
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="%(default)s")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="%(default)s")
+    parser.add_argument(
+        "--quantize", action="store_true", help="also write <output>_int8.onnx if it qualifies"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="MNIST folder for the parity check (default: $HRNN_MNIST_DATA, then "
+        "~/.cache/hrnn-mnist/mnist; without it the 1,000-digit sample in tests/data is used)",
+    )
+    parser.add_argument(
+        "--opset", type=int, default=None, help="ONNX opset (default: the exporter's choice)"
+    )
+    return parser.parse_args(argv)
+
+
+class _Int8Rejected(Exception):
+    """The int8 model lost too much accuracy; raised inside the atomic write to discard it."""
+
+
+def run(args: argparse.Namespace) -> int:
+    # Heavy imports here, so --help and argument errors are instant.
+    from export.onnx_export import (
+        ExportError,
+        build_card,
+        card_path_for,
+        check_proto,
+        export_proto,
+        load_model_and_card,
+        set_card,
+        write_model,
+    )
+    from export.parity import check_parity, load_eval_set
+    from export.quantize import evaluate_int8, quantize_file
+    from train.checkpoint import atomic_write, sha256_file
+
+    start = time.perf_counter()
+    output = args.output.resolve()
+    if not output.parent.is_dir():
+        raise ExportError(f"cannot write {output}: folder {output.parent} does not exist")
+    if output.suffix != ".onnx":
+        raise ExportError(f"output {output} must end in .onnx")
+    model, training = load_model_and_card(args.weights)
+    if training is None:
+        print(
+            f"WARNING: no weights card {card_path_for(args.weights)}; the model card will say "
+            "'no weights card found' instead of how these weights were trained",
+            file=sys.stderr,
+        )
+    proto, exporter = export_proto(model, args.opset)
+    card = build_card(model, training, sha256_file(args.weights), exporter)
+    set_card(proto, card)
+    check_proto(proto, model.config)
+    exported = time.perf_counter()
+    print(
+        f"exported {args.weights} with {exporter['method']}, opset {exporter['opset']} "
+        f"({exported - start:.1f} s)"
+    )
+
+    images, labels, source = load_eval_set(args.data_dir)
+
+    def write_checked(tmp: Path) -> None:
+        write_model(proto, tmp)
+        report = check_parity(model, tmp, images, labels, source, threads=THREADS)
+        print(f"parity, PyTorch vs demo.classifier.Classifier ({report.seconds:.1f} s):")
+        print("\n".join(report.lines()))
+        if not report.passed:
+            raise ExportError(f"parity check failed, so {output} was left unchanged")
+
+    atomic_write(output, write_checked)
+    size_mb = output.stat().st_size / 1e6
+    print(f"wrote {output} ({size_mb:.2f} MB), export + parity {time.perf_counter() - start:.1f} s")
+
+    if args.quantize:
+        int8_path = output.with_name(output.stem + INT8_SUFFIX + output.suffix)
+
+        def write_int8(tmp: Path) -> None:
+            quantize_file(output, tmp)
+            report = evaluate_int8(output, tmp, images, labels, source, threads=THREADS)
+            print(report.line())
+            if not report.qualifies:
+                raise _Int8Rejected(f"{report.accuracy_drop * 100:.2f} pp")
+
+        try:
+            atomic_write(int8_path, write_int8)
+            print(f"wrote {int8_path} ({int8_path.stat().st_size / 1e6:.2f} MB)")
+        except _Int8Rejected as lost:
+            stale = " and removed the stale one" if int8_path.exists() else ""
+            int8_path.unlink(missing_ok=True)
+            print(f"int8 model loses {lost} of accuracy: not written{stale}")
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from demo.classifier import ModelError
+    from export.onnx_export import ExportError
+    from export.quantize import QuantizeError
+    from train.checkpoint import CheckpointError
+    from train.data import DataError
+
+    try:
+        return run(args)
+    except (ExportError, CheckpointError, QuantizeError, ModelError, DataError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

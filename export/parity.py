@@ -1,0 +1,155 @@
+"""PyTorch against the demo's own Classifier: the path users get, not a private ort call.
+
+A model only ships when both runtimes agree on every test digit and on random input at
+several batch sizes: max |p_torch - p_onnx| <= 1e-5 and the same argmax everywhere.
+"""
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from demo.classifier import Classifier
+from train.data import DataError, load_split
+from train.model import HRNN
+
+MAX_PROB_DIFF = 1e-5
+RANDOM_BATCHES = (1, 7, 64)
+CHUNK = 1000  # images per forward pass: bounded memory, full-speed batches
+SAMPLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "mnist_test_sample.npz"
+
+
+@dataclass
+class Comparison:
+    """How far two runtimes are apart on one set of images."""
+
+    name: str
+    count: int
+    max_prob_diff: float
+    max_logit_diff: float
+    max_row_logit_diff: float
+    argmax_agreement: float
+    accuracy_torch: float | None = None
+    accuracy_onnx: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.max_prob_diff <= MAX_PROB_DIFF and self.argmax_agreement == 1.0
+
+
+@dataclass
+class ParityReport:
+    comparisons: list[Comparison] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.comparisons) and all(c.passed for c in self.comparisons)
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "seconds": round(self.seconds, 2),
+            "max_prob_diff_allowed": MAX_PROB_DIFF,
+            "comparisons": [asdict(c) | {"passed": c.passed} for c in self.comparisons],
+        }
+
+    def lines(self) -> list[str]:
+        out = []
+        for c in self.comparisons:
+            acc = ""
+            if c.accuracy_torch is not None:
+                acc = f"  acc torch {c.accuracy_torch:.2%} onnx {c.accuracy_onnx:.2%}"
+            out.append(
+                f"  {'ok  ' if c.passed else 'FAIL'} {c.name:<28} n={c.count:<6} "
+                f"max|dp| {c.max_prob_diff:.2e}  max|dlogit| {c.max_logit_diff:.2e}  "
+                f"max|drow| {c.max_row_logit_diff:.2e}  argmax agree {c.argmax_agreement:.2%}" + acc
+            )
+        return out
+
+
+def load_eval_set(data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The full MNIST test set when it is on disk, else the 1,000-digit sample in the repo."""
+    try:
+        images, labels = load_split("test", data_dir, download=False)
+        return images, labels, f"MNIST test set ({len(images)} digits)"
+    except DataError:
+        with np.load(SAMPLE) as sample:
+            images, labels = sample["images"], sample["labels"].astype(np.int64)
+        return images, labels, f"{SAMPLE.name} ({len(images)} digits; full MNIST not found)"
+
+
+def torch_outputs(model: HRNN, images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities, logits and row logits from PyTorch for pixels 0..255, in chunks."""
+    probs, logits, rows = [], [], []
+    with torch.inference_mode():
+        for start in range(0, len(images), CHUNK):
+            pixels = np.asarray(images[start : start + CHUNK], dtype=np.float32) / np.float32(255)
+            out, row = model(torch.from_numpy(pixels), per_row=True)
+            logits.append(out.numpy())
+            rows.append(row.numpy())
+            probs.append(torch.softmax(out.double(), dim=-1).float().numpy())
+    return np.concatenate(probs), np.concatenate(logits), np.concatenate(rows)
+
+
+def onnx_outputs(
+    classifier: Classifier, images: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    probs, logits, rows = [], [], []
+    for start in range(0, len(images), CHUNK):
+        prediction = classifier.predict(images[start : start + CHUNK])
+        probs.append(prediction.probabilities)
+        logits.append(prediction.logits)
+        rows.append(prediction.row_logits)
+    return np.concatenate(probs), np.concatenate(logits), np.concatenate(rows)
+
+
+def compare(
+    name: str,
+    model: HRNN,
+    classifier: Classifier,
+    images: np.ndarray,
+    labels: np.ndarray | None = None,
+) -> Comparison:
+    p_t, l_t, r_t = torch_outputs(model, images)
+    p_o, l_o, r_o = onnx_outputs(classifier, images)
+    agree = p_t.argmax(-1) == p_o.argmax(-1)
+    result = Comparison(
+        name=name,
+        count=len(images),
+        max_prob_diff=float(np.abs(p_t - p_o).max()),
+        max_logit_diff=float(np.abs(l_t - l_o).max()),
+        max_row_logit_diff=float(np.abs(r_t - r_o).max()),
+        argmax_agreement=float(agree.mean()),
+    )
+    if labels is not None:
+        result.accuracy_torch = float((p_t.argmax(-1) == labels).mean())
+        result.accuracy_onnx = float((p_o.argmax(-1) == labels).mean())
+    return result
+
+
+def check_parity(
+    model: HRNN,
+    onnx_path: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    source: str,
+    threads: int = 2,
+    seed: int = 0,
+) -> ParityReport:
+    """Compare on the test digits, then on uniform-noise pixels at each of RANDOM_BATCHES."""
+    start = time.perf_counter()
+    classifier = Classifier(onnx_path, threads=threads)
+    torch.set_num_threads(threads)
+    report = ParityReport([compare(source, model, classifier, images, labels)])
+    rng = np.random.default_rng(seed)
+    size = classifier.card.image_size
+    for batch in RANDOM_BATCHES:
+        noise = rng.uniform(0, 255, size=(batch, size, size)).astype(np.float32)
+        report.comparisons.append(
+            compare(f"random pixels, batch {batch}", model, classifier, noise)
+        )
+    report.seconds = time.perf_counter() - start
+    return report

@@ -1,0 +1,114 @@
+"""The int8 variant: onnxruntime dynamic quantization of both LSTMs.
+
+Dynamic quantization stores the LSTM weights as int8 and quantizes activations on the
+fly, so it needs no calibration data. It ships only if it costs at most
+MAX_ACCURACY_DROP of test accuracy against the float model it came from.
+"""
+
+import logging
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from demo.classifier import Classifier
+from export.onnx_export import read_card, set_card, write_model
+from export.parity import onnx_outputs
+
+MAX_ACCURACY_DROP = 0.001  # 0.1 percentage points
+# The head is 1,290 of ~200k weights; quantizing it saves nothing and adds a quantize step.
+OP_TYPES = ["LSTM"]
+
+
+class QuantizeError(Exception):
+    """Quantization produced a graph that is not the int8 model we promise."""
+
+
+@dataclass
+class Int8Report:
+    size_bytes: int
+    float_size_bytes: int
+    accuracy_float: float
+    accuracy_int8: float
+    argmax_agreement: float
+    max_prob_diff: float
+    count: int
+    source: str
+
+    @property
+    def accuracy_drop(self) -> float:
+        return self.accuracy_float - self.accuracy_int8
+
+    @property
+    def qualifies(self) -> bool:
+        return self.accuracy_drop <= MAX_ACCURACY_DROP + 1e-12
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"accuracy_drop": self.accuracy_drop, "qualifies": self.qualifies}
+
+    def line(self) -> str:
+        return (
+            f"  int8 {self.size_bytes / 1e6:.2f} MB (float {self.float_size_bytes / 1e6:.2f} MB), "
+            f"acc {self.accuracy_int8:.2%} vs float {self.accuracy_float:.2%} "
+            f"(drop {self.accuracy_drop * 100:+.2f} pp, allowed {MAX_ACCURACY_DROP * 100:.1f}), "
+            f"argmax agree {self.argmax_agreement:.2%}, max|dp| {self.max_prob_diff:.2e}, "
+            f"on {self.source}"
+        )
+
+
+def quantize_file(float_path: Path, int8_path: Path) -> None:
+    """Pre-process (shape inference + constant folding), then quantize; card says int8.
+
+    Without the pre-processing pass quantize_dynamic can leave LSTMs in float when their
+    weights are computed rather than stored; afterwards both must be DynamicQuantizeLSTM.
+    """
+    logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs advice at WARNING
+    with tempfile.TemporaryDirectory(dir=Path(int8_path).parent) as scratch:
+        prepared = Path(scratch) / "prepared.onnx"
+        quant_pre_process(str(float_path), str(prepared))
+        quantize_dynamic(
+            prepared, int8_path, op_types_to_quantize=OP_TYPES, weight_type=QuantType.QInt8
+        )
+    proto = onnx.load(str(int8_path))
+    kinds = [node.op_type for node in proto.graph.node]
+    if kinds.count("DynamicQuantizeLSTM") != 2 or "LSTM" in kinds:
+        raise QuantizeError(f"expected 2 DynamicQuantizeLSTM nodes and no float LSTM, got {kinds}")
+    card = read_card(onnx.load(str(float_path), load_external_data=False))
+    card["precision"] = "int8"
+    card["exporter"] = card["exporter"] | {
+        "quantizer": f"onnxruntime.quantization.quantize_dynamic {onnxruntime.__version__}",
+        "quantized_ops": OP_TYPES,
+        "weight_type": "QInt8",
+    }
+    set_card(proto, card)
+    onnx.checker.check_model(proto, full_check=True)
+    write_model(proto, int8_path)
+
+
+def evaluate_int8(
+    float_path: Path,
+    int8_path: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    source: str,
+    threads: int = 2,
+) -> Int8Report:
+    """Both models through the demo's Classifier, on the same digits."""
+    float_probs = onnx_outputs(Classifier(float_path, threads=threads), images)[0]
+    int8_probs = onnx_outputs(Classifier(int8_path, threads=threads), images)[0]
+    float_top, int8_top = float_probs.argmax(-1), int8_probs.argmax(-1)
+    return Int8Report(
+        size_bytes=Path(int8_path).stat().st_size,
+        float_size_bytes=Path(float_path).stat().st_size,
+        accuracy_float=float((float_top == labels).mean()),
+        accuracy_int8=float((int8_top == labels).mean()),
+        argmax_agreement=float((float_top == int8_top).mean()),
+        max_prob_diff=float(np.abs(float_probs - int8_probs).max()),
+        count=len(images),
+        source=source,
+    )

@@ -1,0 +1,247 @@
+"""demo.classifier: the card it reads, the shapes it returns, and how it refuses bad files."""
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+
+from demo.classifier import (
+    DEFAULT_MODEL,
+    INT8_MODEL,
+    Classifier,
+    ModelCard,
+    ModelError,
+    softmax,
+)
+
+SAMPLE = Path(__file__).parent / "data" / "mnist_test_sample.npz"
+
+
+@pytest.fixture(scope="module")
+def classifier() -> Classifier:
+    return Classifier(DEFAULT_MODEL)
+
+
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    with np.load(SAMPLE) as sample:
+        return sample["images"][:32]
+
+
+def card_dict(**changes) -> dict:
+    card = {
+        "name": "hrnn-mnist",
+        "format": "hrnn-mnist-card/1",
+        "precision": "float32",
+        "input": {
+            "name": "image",
+            "shape": ["batch", 28, 28],
+            "dtype": "float32",
+            "image_size": 28,
+            "digit_box": 20,
+            "pixel_scale": 255.0,
+            "ink": "white-on-black",
+        },
+        "outputs": {"logits": ["batch", 10], "row_logits": ["batch", 28, 10]},
+        "class_names": [str(i) for i in range(10)],
+    }
+    return card | changes
+
+
+# --- the model card -----------------------------------------------------------------------
+
+
+def test_card_properties_come_from_the_json():
+    card = ModelCard.from_json(json.dumps(card_dict(precision="int8")))
+    assert (card.image_size, card.digit_box, card.pixel_scale) == (28, 20, 255.0)
+    assert card.ink == "white-on-black"
+    assert card.class_names == tuple("0123456789")
+    assert card.precision == "int8"
+    assert card.input_name == "image"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json {",
+        json.dumps(["a", "list"]),
+        json.dumps(card_dict(format="someone-else/2")),
+        json.dumps({k: v for k, v in card_dict().items() if k != "input"}),
+        json.dumps(card_dict(class_names=[])),
+    ],
+    ids=["not-json", "not-an-object", "foreign-format", "no-input-section", "no-classes"],
+)
+def test_unusable_card_is_a_model_error(text):
+    with pytest.raises(ModelError):
+        ModelCard.from_json(text)
+
+
+def test_shipped_model_card_matches_the_contract(classifier):
+    card = classifier.card
+    assert card.raw["name"] == "hrnn-mnist"
+    assert (card.image_size, card.digit_box, card.pixel_scale) == (28, 20, 255.0)
+    assert card.ink == "white-on-black"
+    assert card.class_names == tuple("0123456789")
+    assert card.precision == "float32"
+    assert card.raw["outputs"] == {"logits": ["batch", 10], "row_logits": ["batch", 28, 10]}
+    assert set(card.raw["exporter"]) >= {"torch", "onnx", "opset"}
+    assert len(card.raw["weights_sha256"]) == 64
+
+
+# --- predictions --------------------------------------------------------------------------
+
+
+def test_single_image_gives_a_batch_of_one(classifier, digits):
+    prediction = classifier.predict(digits[0])
+    assert prediction.probabilities.shape == (1, 10)
+    assert prediction.logits.shape == (1, 10)
+    assert prediction.row_probabilities.shape == (1, 28, 10)
+    assert prediction.row_logits.shape == (1, 28, 10)
+
+
+def test_batch_shapes_dtypes_and_sums(classifier, digits):
+    prediction = classifier.predict(digits)
+    assert prediction.probabilities.shape == (32, 10)
+    assert prediction.row_logits.shape == (32, 28, 10)
+    for array in (prediction.probabilities, prediction.row_probabilities, prediction.logits):
+        assert array.dtype == np.float32
+    np.testing.assert_allclose(prediction.probabilities.sum(-1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(prediction.row_probabilities.sum(-1), 1.0, atol=1e-6)
+    # The belief after the last row is the prediction.
+    np.testing.assert_array_equal(prediction.row_logits[:, -1], prediction.logits)
+    np.testing.assert_array_equal(prediction.probabilities, softmax(prediction.logits))
+
+
+def test_any_real_dtype_means_the_same_pixels(classifier, digits):
+    as_uint8 = classifier.predict(digits[:4]).logits
+    for dtype in (np.int64, np.float32, np.float64):
+        np.testing.assert_array_equal(classifier.predict(digits[:4].astype(dtype)).logits, as_uint8)
+
+
+def test_pixels_are_divided_by_the_card_scale(classifier, digits):
+    """0..255 in, the graph sees pixels / 255: as a bare session fed the scaled pixels."""
+    session = onnxruntime.InferenceSession(str(DEFAULT_MODEL), providers=["CPUExecutionProvider"])
+    scaled, unscaled = (
+        session.run(["logits"], {"image": (digits[:8] / scale).astype(np.float32)})[0]
+        for scale in (255.0, 1.0)
+    )
+    logits = classifier.predict(digits[:8]).logits
+    np.testing.assert_allclose(logits, scaled, atol=1e-6)
+    assert np.abs(logits - unscaled).max() > 1e-4
+
+
+def test_empty_batch_gives_empty_arrays(classifier):
+    prediction = classifier.predict(np.zeros((0, 28, 28), np.uint8))
+    assert prediction.probabilities.shape == (0, 10)
+    assert prediction.row_logits.shape == (0, 28, 10)
+
+
+def test_softmax_is_stable_for_huge_logits():
+    probs = softmax(np.array([[1e4, 0.0, -1e4], [1000.0, 1000.0, 1000.0]], np.float32))
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-7)
+
+
+def test_concurrent_predictions_agree(classifier, digits):
+    expected = classifier.predict(digits).logits
+    results: list[np.ndarray] = []
+
+    def work() -> None:
+        for _ in range(5):
+            results.append(classifier.predict(digits).logits)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 20
+    for logits in results:
+        np.testing.assert_array_equal(logits, expected)
+
+
+@pytest.mark.parametrize(
+    "shape", [(28,), (27, 28), (2, 28, 27), (1, 1, 28, 28), (28, 28, 3)], ids=str
+)
+def test_wrong_input_shape_is_a_model_error(classifier, shape):
+    with pytest.raises(ModelError, match="shape"):
+        classifier.predict(np.zeros(shape, np.float32))
+
+
+@pytest.mark.parametrize(
+    "images",
+    [np.zeros((28, 28), bool), np.zeros((28, 28), complex), np.full((28, 28), np.nan)],
+    ids=["bool", "complex", "nan"],
+)
+def test_non_real_or_non_finite_pixels_are_a_model_error(classifier, images):
+    with pytest.raises(ModelError):
+        classifier.predict(images)
+
+
+# --- files that are not our model --------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        Classifier(tmp_path / "nope.onnx")
+
+
+def test_random_bytes(tmp_path):
+    path = tmp_path / "noise.onnx"
+    path.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        Classifier(path)
+
+
+def test_truncated_model(tmp_path):
+    path = tmp_path / "half.onnx"
+    data = DEFAULT_MODEL.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        Classifier(path)
+
+
+def test_onnx_without_our_card(tmp_path):
+    proto = onnx.load(str(DEFAULT_MODEL))
+    del proto.metadata_props[:]
+    path = tmp_path / "anonymous.onnx"
+    onnx.save(proto, str(path))
+    with pytest.raises(ModelError, match="not an hrnn-mnist one"):
+        Classifier(path)
+
+
+def test_onnx_whose_card_lies_about_the_input(tmp_path):
+    proto = onnx.load(str(DEFAULT_MODEL))
+    for prop in proto.metadata_props:
+        if prop.key == "model_card":
+            card = json.loads(prop.value)
+            card["input"]["name"] = "pixels"
+            prop.value = json.dumps(card)
+    path = tmp_path / "liar.onnx"
+    onnx.save(proto, str(path))
+    with pytest.raises(ModelError, match="promises input 'pixels'"):
+        Classifier(path)
+
+
+def test_int8_model_loads_with_its_own_card():
+    if not INT8_MODEL.exists():
+        pytest.skip("no int8 model shipped (it did not qualify at export)")
+    card = Classifier(INT8_MODEL).card
+    assert card.precision == "int8"
+
+
+def test_classifier_needs_neither_torch_nor_onnx():
+    """The demo's runtime is onnxruntime + numpy: importing and predicting pulls in no torch."""
+    code = (
+        "import sys, numpy as np; from demo.classifier import Classifier; "
+        "Classifier().predict(np.zeros((28, 28))); "
+        "print(sorted(m for m in ('torch', 'onnx', 'train', 'export') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,89 @@
+"""The headline guarantee: the shipped .onnx, run by the demo's own Classifier, is the
+shipped PyTorch model: max |p_torch - p_onnx| <= 1e-5 and the same digit every time."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
+from export.parity import MAX_PROB_DIFF, RANDOM_BATCHES, check_parity, compare, load_eval_set
+from export.quantize import evaluate_int8
+from train.checkpoint import load_weights, sha256_file
+
+REPO = Path(__file__).resolve().parents[1]
+WEIGHTS = REPO / "weights" / "hrnn_mnist.pt"
+SAMPLE = REPO / "tests" / "data" / "mnist_test_sample.npz"
+FULL_MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+
+@pytest.fixture(scope="module")
+def model():
+    assert WEIGHTS.is_file(), f"{WEIGHTS} is not in the repo; the parity guarantee needs it"
+    torch.set_num_threads(2)
+    return load_weights(WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[np.ndarray, np.ndarray]:
+    with np.load(SAMPLE) as data:
+        return data["images"], data["labels"].astype(np.int64)
+
+
+def test_shipped_onnx_was_exported_from_the_shipped_weights():
+    card = Classifier(DEFAULT_MODEL).card.raw
+    assert card["weights_sha256"] == sha256_file(WEIGHTS), (
+        "demo/hrnn_mnist.onnx is stale: rerun `python -m export --quantize`"
+    )
+
+
+def test_shipped_onnx_matches_pytorch_on_the_sample(model, sample):
+    images, labels = sample
+    result = compare("sample", model, Classifier(DEFAULT_MODEL, threads=2), images, labels)
+    assert result.count == 1000
+    assert result.max_prob_diff <= MAX_PROB_DIFF
+    assert result.argmax_agreement == 1.0
+    assert result.accuracy_onnx == result.accuracy_torch
+    assert result.max_logit_diff <= 1e-4
+    assert result.max_row_logit_diff <= 1e-4
+
+
+@pytest.mark.parametrize("batch", RANDOM_BATCHES)
+def test_shipped_onnx_matches_pytorch_on_noise_at_any_batch(model, batch):
+    noise = np.random.default_rng(batch).uniform(0, 255, (batch, 28, 28))
+    result = compare(f"noise {batch}", model, Classifier(DEFAULT_MODEL), noise)
+    assert result.max_prob_diff <= MAX_PROB_DIFF
+    assert result.argmax_agreement == 1.0
+
+
+def test_parity_check_catches_a_model_that_drifted(model, sample, tmp_path):
+    """The check itself can fail: nudge one head bias in a copy of the weights."""
+    images, labels = sample
+    drifted = load_weights(WEIGHTS)
+    with torch.no_grad():
+        drifted.head.bias[3] += 1e-3
+    report = check_parity(drifted, DEFAULT_MODEL, images[:50], labels[:50], "first 50")
+    assert not report.passed
+    assert report.comparisons[0].max_logit_diff == pytest.approx(1e-3, rel=1e-2)
+
+
+def test_int8_model_agrees_with_float_on_the_sample(sample):
+    if not INT8_MODEL.exists():
+        pytest.skip("no int8 model shipped (it did not qualify at export)")
+    images, labels = sample
+    report = evaluate_int8(DEFAULT_MODEL, INT8_MODEL, images, labels, "sample")
+    print(report.line())
+    assert Classifier(INT8_MODEL).card.raw["weights_sha256"] == sha256_file(WEIGHTS)
+    assert report.argmax_agreement >= 0.99
+    assert report.size_bytes < report.float_size_bytes / 3
+
+
+@pytest.mark.slow
+def test_shipped_onnx_matches_pytorch_on_full_mnist(model):
+    images, labels, source = load_eval_set(FULL_MNIST)
+    if len(images) != 10_000:
+        pytest.skip("full MNIST is not on this machine")
+    result = compare(source, model, Classifier(DEFAULT_MODEL, threads=2), images, labels)
+    assert result.max_prob_diff <= MAX_PROB_DIFF
+    assert result.argmax_agreement == 1.0

@@ -292,7 +292,7 @@ def _resize(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     height, width = plane.shape
     shrinking = size[0] <= width and size[1] <= height
     method = Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(plane.astype(np.float32)).resize(size, method))
+    return np.array(Image.fromarray(plane.astype(np.float32)).resize(size, method))
 
 
 def _fit(plane: np.ndarray, box: int) -> np.ndarray:
@@ -326,6 +326,7 @@ def _normalise(ink: np.ndarray, image_size: int, digit_box: int) -> np.ndarray |
     if max(crop.shape) < DOT_RATIO * stroke_width(crop > 0.5):
         return None
     fine = _fit(crop, SUPERSAMPLE * digit_box)
+    fine /= max(float(fine.max()), 1e-6)  # a hairline averages to grey: measure its shape
     width = stroke_width(fine > 0.5) / SUPERSAMPLE
     if width > THIN_ABOVE * MNIST_STROKE:
         thinned = _morph(fine, round((width - MNIST_STROKE) * SUPERSAMPLE / 2), np.minimum)

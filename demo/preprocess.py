@@ -95,17 +95,20 @@ def _editor_ink(value: dict) -> np.ndarray | None:
     else the drawn layers (ink in their alpha), else the background."""
     if value and not any(key in value for key in _EDITOR_KEYS):
         raise PreprocessError("A dict input must be a sketchpad value with a composite or layers.")
-    if value.get("composite") is not None:
-        return _raw_ink(value["composite"], paper="light")
-    layers = value.get("layers") or []
+    background, layers, composite = (value.get(key) for key in _EDITOR_KEYS)
+    layers = [] if layers is None else layers
     if not isinstance(layers, (list, tuple)):
         raise PreprocessError("The sketchpad layers must be a list of images.")
+    if any(isinstance(part, dict) for part in (background, composite, *layers)):
+        raise PreprocessError("A sketchpad value cannot hold another sketchpad value.")
+    if composite is not None:
+        return _raw_ink(composite, paper="light")
     inks = [ink for ink in (_raw_ink(layer) for layer in layers) if ink is not None]
     if inks:
         if len({ink.shape for ink in inks}) > 1:
             raise PreprocessError("The sketchpad layers differ in size.")
         return np.maximum.reduce(inks)
-    return _raw_ink(value.get("background"))
+    return _raw_ink(background)
 
 
 def _decode(source: str | os.PathLike | bytes | bytearray | memoryview) -> Image.Image:
@@ -119,7 +122,7 @@ def _decode(source: str | os.PathLike | bytes | bytearray | memoryview) -> Image
             with open(source, "rb") as handle:
                 data = handle.read()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # bomb warnings and broken-file chatter
             image = Image.open(io.BytesIO(data))
             if image.width * image.height > MAX_PIXELS:
                 raise PreprocessError(
@@ -145,17 +148,21 @@ def _pil_array(image: Image.Image) -> np.ndarray:
     """Pillow image -> uint8/uint16/float32 array with 1..4 channels, reduced to <= WORK_SIDE."""
     if image.width * image.height > MAX_PIXELS:
         raise PreprocessError("The image has too many pixels to process safely.")
-    if image.mode.startswith("I"):  # 16-bit greyscale PNG and friends
-        image = image.convert("I")
-    elif image.mode not in ("L", "LA", "RGB", "RGBA", "F"):
-        alpha = "A" in image.getbands() or "transparency" in image.info
-        image = image.convert("RGBA" if alpha else "L" if image.mode == "1" else "RGB")
-    factor = math.ceil(max(image.size) / WORK_SIDE)
-    if factor > 1:
-        image = image.reduce(factor)
+    try:
+        if image.mode.startswith("I"):  # 16-bit greyscale PNG and friends
+            image = image.convert("I")
+        elif image.mode not in ("L", "LA", "RGB", "RGBA", "F"):
+            alpha = "A" in image.getbands() or "transparency" in image.info
+            image = image.convert("RGBA" if alpha else "L" if image.mode == "1" else "RGB")
+        factor = math.ceil(max(image.size) / WORK_SIDE)
+        if factor > 1:
+            image = image.reduce(factor)
+        pixels = np.asarray(image)
+    except Exception:  # an exotic mode Pillow cannot convert, or a lazily opened broken file
+        raise PreprocessError(f"Cannot read a Pillow image in mode {image.mode}.") from None
     if image.mode != "I":
-        return np.asarray(image)
-    pixels = np.asarray(image, dtype=np.float32)
+        return pixels
+    pixels = pixels.astype(np.float32)
     peak = 65535.0 if pixels.size and pixels.max() > 255 else 255.0
     return np.clip(pixels / peak, 0.0, 1.0)
 
@@ -242,6 +249,8 @@ def _clean(raw: np.ndarray) -> np.ndarray | None:
         raise PreprocessError("The image is mostly ink; draw one digit on a plain background.")
     coarse, _ = _coarse(ink)
     mask = coarse > 0
+    if not mask.any():
+        return None
     labels = _components(mask)
     mass = np.bincount(labels[mask], weights=coarse[mask])
     keep = np.zeros(coarse.shape, dtype=np.float32)

@@ -64,11 +64,11 @@ def draw_on_canvas(digit: np.ndarray, rng: np.random.Generator, canvas: int = CA
     return np.repeat(paper[:, :, None], 3, axis=2)
 
 
-def scan_of(digit8: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """An 8x8 scikit-learn digit (0..16, 16 = ink) made to look like a scanned uint8 grey image."""
-    size = int(rng.integers(12, 25)) * 8
-    ink = Image.fromarray((digit8 * (255.0 / 16.0)).astype(np.float32))
-    ink = np.asarray(ink.resize((size, size), Image.Resampling.BICUBIC)).clip(0, 255) / 255
+def scan_of(ink: np.ndarray, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
+    """Ink (0..1, 1 = ink, any size) made to look like a scanned uint8 grey image of it."""
+    size = size or int(rng.integers(12, 25)) * 8
+    ink = Image.fromarray(np.asarray(ink, dtype=np.float32))
+    ink = np.asarray(ink.resize((size, size), Image.Resampling.BICUBIC)).clip(0, 1)
     margin = [int(m) for m in rng.integers(size // 8, size // 2, size=4)]
     ink = np.pad(ink, ((margin[0], margin[1]), (margin[2], margin[3])))
     paper, pen = rng.uniform(200, 245), rng.uniform(10, 70)
@@ -116,7 +116,7 @@ def evaluate(model: Path, count: int, seed: int = SEED) -> dict:
 
     digits = load_digits()
     rng = np.random.default_rng(seed + 2)
-    scans = [scan_of(digit, rng) for digit in digits.images]
+    scans = [scan_of(digit / 16.0, rng) for digit in digits.images]  # 16 = all ink
 
     rows = {
         "mnist_original": {"source": source, "as_is": images.astype(np.float32)},

@@ -1,0 +1,116 @@
+"""python -m demo.predict: one JSON line per file, errors reported in place, exit status says.
+
+Uses the shipped demo/hrnn_mnist.onnx (skipped if it has not been exported). Accuracy is
+checked relative to the model's own accuracy on the same digits as MNIST arrays, so the test
+judges the preprocessing path, not how well the shipped weights were trained.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
+from demo.evaluate_preprocessing import draw_on_canvas
+from demo.predict import NO_INK, main
+
+SAMPLE = Path(__file__).parent / "data" / "mnist_test_sample.npz"
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="run python -m export first")
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[np.ndarray, np.ndarray]:
+    with np.load(SAMPLE) as data:
+        return data["images"][:100], data["labels"][:100].astype(int)
+
+
+@pytest.fixture(scope="module")
+def drawn_files(sample, tmp_path_factory) -> list[Path]:
+    """The sample's first 100 digits redrawn as sketchpad-like PNG files."""
+    folder = tmp_path_factory.mktemp("drawn")
+    rng = np.random.default_rng(0)
+    paths = []
+    for index, digit in enumerate(sample[0]):
+        path = folder / f"digit{index:03d}.png"
+        Image.fromarray(draw_on_canvas(digit, rng)).save(path)
+        paths.append(path)
+    return paths
+
+
+def run_main(argv: list[str], capsys) -> tuple[int, list[dict]]:
+    status = main(argv)
+    lines = capsys.readouterr().out.splitlines()
+    return status, [json.loads(line) for line in lines]
+
+
+def test_one_json_line_per_file_with_label_confidence_and_probabilities(drawn_files, capsys):
+    status, records = run_main([str(p) for p in drawn_files[:5]], capsys)
+    assert status == 0
+    names = list(Classifier(DEFAULT_MODEL).card.class_names)
+    assert [r["file"] for r in records] == [str(p) for p in drawn_files[:5]]
+    for record in records:
+        assert set(record) == {"file", "label", "confidence", "probabilities"}
+        assert list(record["probabilities"]) == names
+        assert sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert record["confidence"] == max(record["probabilities"].values())
+        assert record["probabilities"][record["label"]] == record["confidence"]
+
+
+def test_the_full_path_reads_drawings_about_as_well_as_mnist_itself(sample, drawn_files, capsys):
+    images, labels = sample
+    own = Classifier(DEFAULT_MODEL).predict(images).probabilities.argmax(axis=1)
+    own_accuracy = (own == labels).mean()
+    _, records = run_main([str(p) for p in drawn_files], capsys)
+    drawn_accuracy = np.mean([r["label"] == str(y) for r, y in zip(records, labels, strict=True)])
+    assert drawn_accuracy >= own_accuracy - 0.1, (drawn_accuracy, own_accuracy)
+
+
+def test_bad_files_get_error_entries_and_the_rest_are_still_read(drawn_files, tmp_path, capsys):
+    garbage = tmp_path / "garbage.png"
+    garbage.write_bytes(b"this is not a PNG")
+    blank = tmp_path / "blank.png"
+    Image.new("L", (300, 300), 255).save(blank)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(drawn_files[1].read_bytes()[:300])
+    files = [garbage, drawn_files[0], tmp_path / "missing.png", blank, truncated, drawn_files[1]]
+    status, records = run_main([str(f) for f in files], capsys)
+    assert status == 1
+    assert [r["file"] for r in records] == [str(f) for f in files]
+    errors = [r.get("error") for r in records]
+    assert errors[1] is None and errors[5] is None
+    assert "label" in records[1] and "label" in records[5]
+    assert "not an image" in errors[0]
+    assert "No image file" in errors[2]
+    assert errors[3] == NO_INK and "no ink" in NO_INK
+    assert errors[4]
+
+
+def test_a_missing_model_is_one_line_on_stderr_and_exit_2(drawn_files, tmp_path, capsys):
+    assert main([str(drawn_files[0]), "--model", str(tmp_path / "nope.onnx")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("error: ") and "nope.onnx" in captured.err
+
+
+def test_int8_flag_picks_the_quantized_model(drawn_files, capsys):
+    if not INT8_MODEL.is_file():
+        pytest.skip("no int8 model exported")
+    status, records = run_main(["--int8", str(drawn_files[0])], capsys)
+    assert status == 0 and "label" in records[0]
+    with pytest.raises(SystemExit):
+        main(["--int8", "--model", str(DEFAULT_MODEL), str(drawn_files[0])])
+
+
+def test_runs_as_a_module(drawn_files, tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (50, 50), "white").save(blank)
+    command = [sys.executable, "-m", "demo.predict", str(drawn_files[0]), str(blank)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 1, result.stderr
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert "label" in first and second == {"file": str(blank), "error": NO_INK}

@@ -124,9 +124,7 @@ def _export_dynamo(wrapped: nn.Module, example: torch.Tensor, opset: int | None)
     onnxscript.optimizer.optimize(
         program.model, input_size_limit=FOLD_LIMIT, output_size_limit=FOLD_LIMIT
     )
-    proto = program.model_proto
-    drop_unused_outputs(proto)
-    return proto
+    return program.model_proto
 
 
 def drop_unused_outputs(proto: onnx.ModelProto) -> None:
@@ -144,6 +142,15 @@ def drop_unused_outputs(proto: onnx.ModelProto) -> None:
                 names.pop()
             del node.output[:]
             node.output.extend(names)
+
+
+def _declare_output_shapes(proto: onnx.ModelProto, config: HRNNConfig) -> None:
+    """The TorchScript exporter names the row axis symbolically; it is always image_size."""
+    dims = {"logits": [config.num_classes], "row_logits": [config.image_size, config.num_classes]}
+    for value in proto.graph.output:
+        shape = value.type.tensor_type.shape
+        for dim, size in zip(shape.dim[1:], dims[value.name], strict=True):
+            dim.dim_value = size
 
 
 def _export_torchscript(
@@ -185,7 +192,16 @@ def export_proto(
             except Exception as error:  # noqa: BLE001 - any failure here means: use the fallback
                 fallback_reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
         if proto is None:
-            proto = _export_torchscript(wrapped, example, opset)
+            try:
+                proto = _export_torchscript(wrapped, example, opset)
+            except Exception as error:  # noqa: BLE001 - both exporters failed: say so, briefly
+                first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+                raise ExportError(
+                    f"both exporters failed (dynamo: {fallback_reason}; "
+                    f"TorchScript: {type(error).__name__}: {first})"
+                ) from None
+            _declare_output_shapes(proto, model.config)
+    drop_unused_outputs(proto)
     used_opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     exporter = {
         "torch": torch.__version__,

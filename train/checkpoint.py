@@ -58,7 +58,8 @@ def safe_load(path: Path, kind: str) -> dict:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as e:
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path} is not a readable PyTorch {kind} file ({first_line})") from None
+        message = f"{path} is not a readable PyTorch {kind} file ({first_line})"
+        raise CheckpointError(message) from None
     if not isinstance(data, dict) or "format" not in data:
         raise CheckpointError(f"{path} is a PyTorch file, but not an hrnn-mnist {kind} file")
     return data

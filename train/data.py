@@ -102,8 +102,8 @@ def download_file(
         url = f"{mirror}{name}.gz"
         handle, partial = tempfile.mkstemp(dir=data_dir, prefix=f".{name}.", suffix=".part")
         try:
-            with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
-                _copy_with_progress(response, out, name, progress)
+            with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=30) as reply:
+                _copy_with_progress(reply, out, name, progress)
             digest = payload_sha256(Path(partial).read_bytes())
             if digest != checksums[name]:
                 failures.append(f"{url}: checksum mismatch (sha256 {digest[:12]}...)")

@@ -39,6 +39,26 @@ class HRNN(nn.Module):
         self.row_encoder = nn.LSTM(1, config.row_hidden, batch_first=True)
         self.col_encoder = nn.LSTM(config.row_hidden, config.col_hidden, batch_first=True)
         self.head = nn.Linear(config.col_hidden, config.num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Keras's LSTM initialisation, which the seed recipe's results were obtained with.
+
+        Glorot-uniform input weights, orthogonal recurrent weights per gate, and a forget
+        gate bias of 1 so that early in training a row's first pixels are not forgotten
+        before its last ones arrive (28 steps, twice over).
+        """
+        for lstm in (self.row_encoder, self.col_encoder):
+            hidden = lstm.hidden_size
+            nn.init.xavier_uniform_(lstm.weight_ih_l0)  # Keras's fans: inputs and 4 gates
+            for gate in lstm.weight_hh_l0.view(4, hidden, hidden):
+                nn.init.orthogonal_(gate)
+            nn.init.zeros_(lstm.bias_ih_l0)
+            nn.init.zeros_(lstm.bias_hh_l0)
+            with torch.no_grad():
+                lstm.bias_ih_l0[hidden : 2 * hidden] = 1.0  # PyTorch's gate order: i, f, g, o
+        nn.init.xavier_uniform_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
 
     def forward(
         self, images: torch.Tensor, per_row: bool = False

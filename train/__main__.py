@@ -1,0 +1,95 @@
+"""Train the HRNN: `python -m train` (the Keras example's recipe) or `--recipe best`.
+
+Multi-GPU / multi-node: `torchrun --nproc_per_node=N -m train ...` (DDP; --batch-size is
+per process).
+"""
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from train.checkpoint import CheckpointError
+from train.data import DATA_DIR_ENV, DataError
+from train.model import HRNNConfig
+from train.recipes import RECIPES, get_recipe
+from train.run import RunOptions, TrainError, run
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--recipe",
+        default="seed",
+        choices=sorted(RECIPES),
+        help="seed = the Keras example; best = the strongest recipe",
+    )
+    parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    parser.add_argument("--lr", type=float, help="override the recipe's learning rate")
+    parser.add_argument("--row-hidden", type=int, default=128, help="row LSTM units")
+    parser.add_argument("--col-hidden", type=int, default=128, help="column LSTM units")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps")
+    parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
+    parser.add_argument("--data-dir", help=f"MNIST folder (default: ${DATA_DIR_ENV} or cache)")
+    parser.add_argument("--offline", action="store_true", help="never download MNIST")
+    parser.add_argument("--run-dir", type=Path, help="the run's folder (default runs/RECIPE)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    parser.add_argument(
+        "--weights-out", type=Path, help="also write the final weights here (card beside)"
+    )
+    parser.add_argument("--limit-train", type=int, help="train on the first N images only")
+    parser.add_argument("--limit-test", type=int, help="evaluate on the first N test images only")
+    parser.add_argument("--no-cuda-graphs", action="store_true", help="always run steps eagerly")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+        if min(recipe.epochs, recipe.batch_size, args.row_hidden, args.col_hidden) < 1:
+            raise TrainError("--epochs, --batch-size and the hidden sizes must be at least 1")
+        if args.weights_out is not None and not args.weights_out.parent.is_dir():
+            raise TrainError(f"--weights-out folder {args.weights_out.parent} does not exist")
+        options = RunOptions(
+            recipe=recipe,
+            run_dir=args.run_dir or Path("runs") / recipe.name,
+            seed=args.seed,
+            device=args.device,
+            data_dir=args.data_dir,
+            download=not args.offline,
+            resume=args.resume,
+            weights_out=args.weights_out,
+            limit_train=args.limit_train,
+            limit_test=args.limit_test,
+            cuda_graphs=not args.no_cuda_graphs,
+            progress=not args.no_progress,
+            model_config=HRNNConfig(row_hidden=args.row_hidden, col_hidden=args.col_hidden),
+            command=shlex.join(["python", "-m", "train", *(argv or sys.argv[1:])]),
+        )
+        run(options)
+    except (TrainError, DataError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "interrupted: the last completed epoch is in checkpoint.pt; --resume continues",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

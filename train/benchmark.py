@@ -1,0 +1,121 @@
+"""Training throughput in samples per second: `python -m train.benchmark [--device cuda]`.
+
+Times the real training step (train/loop.py) on random MNIST-shaped batches for a few
+settings, reports the median of several timed blocks, and writes JSON. Timings on a
+shared machine wobble: compare ratios from one run, not numbers across runs.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from train import loop
+from train.augment import AugmentConfig, augment
+from train.model import HRNN
+from train.recipes import get_recipe
+from train.run import describe_device, pick_device
+
+CPU_SETTINGS = [  # (label, batch, threads, bf16)
+    ("fp32, 1 thread", 32, 1, False),
+    ("fp32, 2 threads", 32, 2, False),
+    ("bf16 autocast, 2 threads", 32, 2, True),
+    ("bf16 autocast, 2 threads, batch 128", 128, 2, True),
+]
+CUDA_SETTINGS = [  # (label, batch, cuda graphs, bf16)
+    ("eager, batch 32", 32, False, False),
+    ("cuda graph, batch 32", 32, True, False),
+    ("eager, batch 128", 128, False, False),
+    ("cuda graph, batch 128", 128, True, False),
+    ("cuda graph, batch 128, bf16", 128, True, True),
+    ("cuda graph, batch 512", 512, True, False),
+]
+
+
+def time_steps(step, images, labels, steps: int, blocks: int, device) -> float:
+    """Median samples/second over `blocks` timed runs of `steps` steps each."""
+    for _ in range(3):  # warm-up: allocator, kernels, autotuning
+        step(images, labels)
+    rates = []
+    for _ in range(blocks):
+        _sync(device)
+        started = time.perf_counter()
+        for _ in range(steps):
+            step(images, labels)
+        _sync(device)
+        rates.append(steps * images.shape[0] / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(device: torch.device, batch: int, graphs: bool, bf16: bool, steps: int, blocks: int):
+    torch.manual_seed(0)
+    model = HRNN().to(device).train()
+    recipe = get_recipe("seed", batch_size=batch)
+    optimizer = loop.make_optimizer(model, recipe, capturable=graphs)
+    step = loop.make_step(model, optimizer, recipe, bf16=bf16)
+    images = torch.rand(batch, 28, 28, device=device)
+    labels = torch.randint(0, 10, (batch,), device=device)
+    if graphs:
+        step = loop.capture_step(model, optimizer, step, images, labels)
+    return time_steps(step, images, labels, steps, blocks, device)
+
+
+def augment_ms(device: torch.device, batch: int = 128, repeats: int = 50) -> float:
+    images = torch.rand(batch, 28, 28, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        started = time.perf_counter()
+        augment(images, AugmentConfig(), generator)
+        _sync(device)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m train.benchmark", description=__doc__)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--steps", type=int, help="steps per timed block (default: by device)")
+    parser.add_argument("--blocks", type=int, default=5, help="timed blocks; the median is kept")
+    parser.add_argument("--json", type=Path, default=Path("results/train_benchmark.json"))
+    args = parser.parse_args(argv)
+    device = pick_device(args.device)
+    rows = []
+    if device.type == "cuda":
+        settings = [(label, batch, g, bf16, None) for label, batch, g, bf16 in CUDA_SETTINGS]
+    else:
+        settings = [(label, batch, False, bf16, n) for label, batch, n, bf16 in CPU_SETTINGS]
+    steps = args.steps or (200 if device.type == "cuda" else 5)
+    for label, batch, graphs, bf16, threads in settings:
+        if threads:
+            torch.set_num_threads(threads)
+        rate = measure(device, batch, graphs, bf16, steps, args.blocks)
+        rows.append({"setting": label, "batch": batch, "samples_per_second": round(rate, 1)})
+        print(f"{label:40s} {rate:10.1f} samples/s", flush=True)
+    result = {
+        "device": describe_device(device),
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "median_of_blocks": args.blocks,
+        "steps_per_block": steps,
+        "results": rows,
+        "augment_ms_per_batch_128": round(augment_ms(device), 3),
+    }
+    print(f"augmentation: {result['augment_ms_per_batch_128']} ms per batch of 128")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+"""A whole training run: data, model, epochs, checkpoints, and what is left behind.
+
+Every epoch's data order and augmentation come from (seed, epoch) alone, so a run
+resumed from its last checkpoint replays exactly what the uninterrupted run would have.
+"""
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DistributedSampler
+
+from train import loop
+from train.augment import AugmentConfig, augment
+from train.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    atomic_save,
+    atomic_write_json,
+    build_model,
+    safe_load,
+    save_weights,
+    sha256_file,
+)
+from train.data import dataset_checksums, load_split
+from train.model import HRNN, HRNNConfig
+from train.recipes import Recipe
+from train.report import confusion_matrix, save_plots
+
+VALIDATION_SEED = 20150601  # the validation split never moves with --seed
+
+
+class TrainError(Exception):
+    """A run that cannot start or continue; the message says why."""
+
+
+@dataclass
+class RunOptions:
+    recipe: Recipe
+    run_dir: Path
+    seed: int = 0
+    device: str = "auto"
+    data_dir: str | None = None
+    download: bool = True
+    resume: bool = False
+    weights_out: Path | None = None
+    limit_train: int | None = None  # small subsets, for tests and smoke runs
+    limit_test: int | None = None
+    cuda_graphs: bool = True
+    progress: bool = True
+    command: str = ""
+    model_config: HRNNConfig = HRNNConfig()
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' prefers CUDA, then Apple's MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TrainError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainError(f"device {name!r} was asked for, but this PyTorch sees no CUDA GPU")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise TrainError("device 'mps' was asked for, but Apple's MPS is not available here")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise TrainError(f"device {name!r} is not supported; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return str(device)
+
+
+def hyperparameters(options: RunOptions, world_size: int) -> dict:
+    """Everything that changes the result; a resume must match it exactly."""
+    return {
+        "recipe": options.recipe.to_dict(),
+        "augment": AugmentConfig().to_dict() if options.recipe.augment else None,
+        "model_config": options.model_config.to_dict(),
+        "seed": options.seed,
+        "limit_train": options.limit_train,
+        "limit_test": options.limit_test,
+        "world_size": world_size,
+    }
+
+
+def split_data(options: RunOptions):
+    """Train / validation / test as uint8 arrays; validation is carved from the training set."""
+    images, labels = load_split("train", options.data_dir, download=options.download)
+    test_images, test_labels = load_split("test", options.data_dir, download=options.download)
+    val_size = options.recipe.val_size
+    order = np.random.default_rng(VALIDATION_SEED).permutation(len(images))
+    val_index, train_index = np.sort(order[:val_size]), np.sort(order[val_size:])
+    if options.limit_train:
+        train_index = train_index[: options.limit_train]
+        val_index = val_index[: options.limit_train // 4 if val_size else 0]
+    if options.limit_test:
+        test_images = test_images[: options.limit_test]
+        test_labels = test_labels[: options.limit_test]
+    return (
+        (images[train_index], labels[train_index]),
+        (images[val_index], labels[val_index]),
+        (test_images, test_labels),
+    )
+
+
+def start_or_resume(options: RunOptions, hparams: dict, model: HRNN, rank: int) -> dict | None:
+    """The checkpoint to continue from, or None for a fresh run; refuses to clobber a run."""
+    checkpoint_path = options.run_dir / "checkpoint.pt"
+    if options.resume:
+        data = safe_load(checkpoint_path, "checkpoint")
+        if data["format"] != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{checkpoint_path} is a weights file, not a training checkpoint")
+        if data["hparams"] != hparams:
+            changed = sorted(k for k in hparams if data["hparams"].get(k) != hparams[k])
+            raise TrainError(
+                f"{checkpoint_path} was trained with other settings ({', '.join(changed)} "
+                f"differ); resume with the same settings or start a new --run-dir"
+            )
+        model.load_state_dict(build_model(data, checkpoint_path, options.model_config).state_dict())
+        return data
+    if checkpoint_path.exists():
+        raise TrainError(
+            f"{options.run_dir} already holds a run; pass --resume to continue it "
+            f"or choose another --run-dir"
+        )
+    if rank == 0:
+        options.run_dir.mkdir(parents=True, exist_ok=True)
+        config = {"command": options.command, "hparams": hparams, "torch": torch.__version__}
+        atomic_write_json(config, options.run_dir / "config.json")
+    return None
+
+
+def run(options: RunOptions) -> dict:
+    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    device = pick_device(options.device)
+    if world_size > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend, rank=rank, world_size=world_size)
+    is_main = rank == 0
+    say = print if is_main else (lambda *a, **k: None)
+    recipe = options.recipe
+    hparams = hyperparameters(options, world_size)
+
+    torch.manual_seed(options.seed)
+    model = HRNN(options.model_config)
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = split_data(options)
+    checkpoint = start_or_resume(options, hparams, model, rank)
+    say(f"device: {describe_device(device)}; world size {world_size}; recipe {recipe.name}")
+    say(f"data: {len(train_x)} train, {len(val_x)} validation, {len(test_x)} test images")
+
+    def to_device(array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.array(array)).to(device)
+
+    train_x, train_y, val_x, val_y, test_x, test_y = map(
+        to_device, (train_x, train_y, val_x, val_y, test_x, test_y)
+    )
+    model.to(device).train()
+    use_graphs = options.cuda_graphs and device.type == "cuda" and world_size == 1
+    optimizer = loop.make_optimizer(model, recipe, capturable=use_graphs)
+    metrics, best, start_epoch = [], None, 0
+    if checkpoint is not None:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        metrics, best, start_epoch = checkpoint["metrics"], checkpoint["best"], checkpoint["epoch"]
+        say(f"resuming {options.run_dir} after epoch {start_epoch}")
+
+    trained = model
+    if world_size > 1:
+        trained = torch.nn.parallel.DistributedDataParallel(model)
+    step = loop.make_step(trained, optimizer, recipe)
+    per_epoch = len(train_x) // world_size // recipe.batch_size
+    total_steps = per_epoch * recipe.epochs
+    if use_graphs and start_epoch < recipe.epochs:
+        first = next(
+            loop.batches(
+                train_x, train_y, torch.arange(len(train_x), device=device), recipe.batch_size
+            )
+        )
+        try:
+            step = loop.capture_step(model, optimizer, step, *first)
+            say("cuda graphs: the training step is captured once and replayed")
+        except RuntimeError as error:  # e.g. an op that cannot be captured on this build
+            say(f"cuda graphs unavailable ({str(error).splitlines()[0]}); running eagerly")
+            optimizer = loop.make_optimizer(model, recipe, capturable=False)
+            step = loop.make_step(trained, optimizer, recipe)
+
+    sampler = DistributedSampler(
+        range(len(train_x)),
+        num_replicas=world_size,
+        rank=rank,
+        shuffle=True,
+        seed=options.seed,
+        drop_last=True,
+    )
+    for epoch in range(start_epoch, recipe.epochs):
+        sampler.set_epoch(epoch)
+        order = torch.tensor(list(sampler), device=device)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(options.seed * 1_000_003 + epoch * 1009 + rank)
+        augmenter = None
+        if recipe.augment:
+            augmenter = partial(augment, config=AugmentConfig(), generator=generator)
+
+        def on_step(index: int, epoch: int = epoch) -> None:
+            global_step = epoch * per_epoch + index
+            loop.set_learning_rate(optimizer, loop.learning_rate(recipe, global_step, total_steps))
+
+        _synchronize(device)
+        started = time.perf_counter()
+        train_loss, train_acc = loop.train_epoch(
+            step,
+            loop.batches(train_x, train_y, order, recipe.batch_size),
+            per_epoch,
+            on_step,
+            augmenter,
+            progress=options.progress and is_main,
+            description=f"epoch {epoch + 1}/{recipe.epochs}",
+        )
+        _synchronize(device)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "train_seconds": time.perf_counter() - started,
+        }
+        if world_size > 1:
+            torch.distributed.barrier()
+        if is_main:
+            if len(val_x):
+                row["val_loss"], row["val_acc"], _ = loop.evaluate(model, val_x, val_y)
+            row["test_loss"], row["test_acc"], _ = loop.evaluate(model, test_x, test_y)
+            metrics.append(row)
+            say(_epoch_line(row))
+            if best is None or not len(val_x) or row["val_acc"] > best["val_acc"]:
+                state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                best = {"epoch": epoch + 1, "val_acc": row.get("val_acc"), "state_dict": state}
+            atomic_save(
+                _checkpoint(options, hparams, model, optimizer, epoch + 1, metrics, best),
+                options.run_dir / "checkpoint.pt",
+            )
+            atomic_write_json(metrics, options.run_dir / "metrics.json")
+    if world_size > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    if not is_main:
+        return {}
+    return finish(options, hparams, model, best, metrics, (test_x, test_y), device, world_size)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _epoch_line(row: dict) -> str:
+    parts = [f"epoch {row['epoch']}"]
+    parts.append(f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}")
+    if "val_acc" in row:
+        parts.append(f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}")
+    parts.append(f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.4f}")
+    parts.append(f"{row['train_seconds']:.1f}s")
+    return " | ".join(parts)
+
+
+def _checkpoint(options, hparams, model, optimizer, epoch, metrics, best) -> dict:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": options.model_config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "epoch": epoch,
+        "metrics": metrics,
+        "best": best,
+        "hparams": hparams,
+    }
+
+
+def finish(options, hparams, model, best, metrics, test_set, device, world_size) -> dict:
+    """Pick the weights (best validation epoch, or the last), then write weights, card, plots."""
+    model.load_state_dict(best["state_dict"])
+    test_loss, test_acc, predicted = loop.evaluate(model, *test_set)
+    matrix = confusion_matrix(test_set[1].cpu().numpy(), predicted.numpy())
+    run_dir = options.run_dir
+    atomic_write_json(
+        {"labels": list(range(10)), "matrix": matrix.tolist()}, run_dir / "confusion_matrix.json"
+    )
+    save_plots(metrics, matrix, run_dir)
+    weights_path = run_dir / "hrnn_mnist.pt"
+    save_weights(model.cpu(), weights_path)
+    selected = metrics[best["epoch"] - 1]
+    card = {
+        "model": "hrnn-mnist",
+        "model_config": options.model_config.to_dict(),
+        "recipe": options.recipe.to_dict(),
+        "augment": hparams["augment"],
+        "seed": options.seed,
+        "command": options.command,
+        "epochs": options.recipe.epochs,
+        "selected_epoch": best["epoch"],
+        "selected_by": "validation accuracy" if options.recipe.val_size else "last epoch",
+        "val_accuracy": selected.get("val_acc"),
+        "test_accuracy": test_acc,
+        "test_loss": test_loss,
+        "test_errors": int(matrix.sum() - np.trace(matrix)),
+        "images": {
+            "train": hparams["limit_train"] or 60000 - options.recipe.val_size,
+            "validation": options.recipe.val_size,
+            "test": len(test_set[1]),
+        },
+        "train_seconds": sum(m["train_seconds"] for m in metrics),
+        "device": describe_device(device),
+        "world_size": world_size,
+        "torch": torch.__version__,
+        "data_sha256": dataset_checksums(options.data_dir),
+        "weights_sha256": sha256_file(weights_path),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+    }
+    atomic_write_json(card, run_dir / "hrnn_mnist.json")
+    if options.weights_out is not None:
+        save_weights(model, options.weights_out)
+        atomic_write_json(card, options.weights_out.with_suffix(".json"))
+    print(
+        f"final: test loss {test_loss:.4f} | test accuracy {test_acc:.4f} "
+        f"({card['test_errors']} errors) | epoch {best['epoch']} by {card['selected_by']}"
+    )
+    print(f"wrote {run_dir}/ (checkpoint.pt, metrics.json, hrnn_mnist.pt, hrnn_mnist.json, plots)")
+    return card

@@ -1,0 +1,39 @@
+"""Ship the run with the best validation accuracy: `python -m train.select_best RUN_DIR...`.
+
+The test set plays no part in the choice; it is only reported.
+"""
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from train.report import load_json
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m train.select_best", description=__doc__)
+    parser.add_argument("runs", nargs="+", type=Path, help="finished run folders")
+    parser.add_argument("--weights-out", type=Path, default=Path("weights/hrnn_mnist.pt"))
+    args = parser.parse_args(argv)
+    cards = {}
+    for run in args.runs:
+        card_path = run / "hrnn_mnist.json"
+        if not card_path.is_file():
+            print(f"error: {run} has no hrnn_mnist.json: is the run finished?", file=sys.stderr)
+            return 2
+        card = load_json(card_path)
+        if card.get("val_accuracy") is None:
+            print(f"error: {run} has no validation accuracy to choose by", file=sys.stderr)
+            return 2
+        cards[run] = card
+        print(f"{run}: validation {card['val_accuracy']:.4f}, test {card['test_accuracy']:.4f}")
+    chosen = max(cards, key=lambda run: cards[run]["val_accuracy"])
+    shutil.copyfile(chosen / "hrnn_mnist.pt", args.weights_out)
+    shutil.copyfile(chosen / "hrnn_mnist.json", args.weights_out.with_suffix(".json"))
+    print(f"shipped {chosen} -> {args.weights_out} (+ .json card)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

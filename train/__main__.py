@@ -48,6 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--limit-train", type=int, help="train on the first N images only")
     parser.add_argument("--limit-test", type=int, help="evaluate on the first N test images only")
     parser.add_argument("--no-cuda-graphs", action="store_true", help="always run steps eagerly")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             limit_train=args.limit_train,
             limit_test=args.limit_test,
             cuda_graphs=not args.no_cuda_graphs,
+            bf16=args.bf16,
             progress=not args.no_progress,
             model_config=HRNNConfig(row_hidden=args.row_hidden, col_hidden=args.col_hidden),
             command=shlex.join(["python", "-m", "train", *(argv or sys.argv[1:])]),

@@ -29,6 +29,7 @@ CPU_SETTINGS = [  # (label, batch, threads, bf16)
 CUDA_SETTINGS = [  # (label, batch, cuda graphs, bf16)
     ("eager, batch 32", 32, False, False),
     ("cuda graph, batch 32", 32, True, False),
+    ("cuda graph, batch 32, bf16", 32, True, True),
     ("eager, batch 128", 128, False, False),
     ("cuda graph, batch 128", 128, True, False),
     ("cuda graph, batch 128, bf16", 128, True, True),

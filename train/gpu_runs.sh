@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU number in the README, and the shipped weights, come from this script.
 #   bash train/gpu_runs.sh speed        # step throughput, the seed recipe, the fast recipe
+#   bash train/gpu_runs.sh bf16         # the seed and fast recipes again, bfloat16 autocast
 #   bash train/gpu_runs.sh best [SEEDS] # the best recipe, one process per seed, side by side
 # Runs land in $RUNS (default runs/gpu). The shipped weights are the best-recipe run with the
 # highest validation accuracy (train/select_best.py); the test set plays no part in that choice.
@@ -18,6 +19,11 @@ case "${1:-speed}" in
     train --recipe seed --epochs 1 --no-cuda-graphs --run-dir "$RUNS/seed-eager-1epoch"
     train --recipe fast --run-dir "$RUNS/fast"
     ;;
+  bf16)
+    python -m train.benchmark --device cuda --steps 100 --blocks 3 --json "$RUNS/train_benchmark_gpu.json"
+    train --recipe seed --bf16 --run-dir "$RUNS/seed-bf16"
+    train --recipe fast --bf16 --run-dir "$RUNS/fast-bf16"
+    ;;
   best)
     seeds=${2:-"0 1"}
     for seed in $seeds; do
@@ -26,5 +32,5 @@ case "${1:-speed}" in
     wait
     tail -n 3 "$RUNS"/best-seed*.log
     ;;
-  *) echo "usage: $0 speed | best [SEEDS]" >&2; exit 2 ;;
+  *) echo "usage: $0 speed | bf16 | best [SEEDS]" >&2; exit 2 ;;
 esac

@@ -52,6 +52,7 @@ class RunOptions:
     limit_train: int | None = None  # small subsets, for tests and smoke runs
     limit_test: int | None = None
     cuda_graphs: bool = True
+    bf16: bool = False  # autocast the forward pass to bfloat16 (weights stay float32)
     progress: bool = True
     command: str = ""
     model_config: HRNNConfig = HRNNConfig()
@@ -95,6 +96,7 @@ def hyperparameters(options: RunOptions, world_size: int) -> dict:
         "limit_train": options.limit_train,
         "limit_test": options.limit_test,
         "world_size": world_size,
+        "bf16": options.bf16,
     }
 
 
@@ -184,7 +186,7 @@ def run(options: RunOptions) -> dict:
     trained = model
     if world_size > 1:
         trained = torch.nn.parallel.DistributedDataParallel(model)
-    step = loop.make_step(trained, optimizer, recipe)
+    step = loop.make_step(trained, optimizer, recipe, bf16=options.bf16)
     per_epoch = len(train_x) // world_size // recipe.batch_size
     total_steps = per_epoch * recipe.epochs
     if use_graphs and start_epoch < recipe.epochs:
@@ -199,7 +201,7 @@ def run(options: RunOptions) -> dict:
         except RuntimeError as error:  # e.g. an op that cannot be captured on this build
             say(f"cuda graphs unavailable ({str(error).splitlines()[0]}); running eagerly")
             optimizer = loop.make_optimizer(model, recipe, capturable=False)
-            step = loop.make_step(trained, optimizer, recipe)
+            step = loop.make_step(trained, optimizer, recipe, bf16=options.bf16)
 
     sampler = DistributedSampler(
         range(len(train_x)),

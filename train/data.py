@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +48,7 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
 
 def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     """Decode one IDX file (gzip or not) into a uint8 array, checking it is whole."""
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
-            raise DataError(f"{source}: broken gzip data ({error})") from None
+    raw = _gunzip(raw, source)
     if len(raw) < 4 or raw[:2] != b"\x00\x00":
         raise DataError(f"{source}: not an IDX file (it does not start with two zero bytes)")
     if raw[2] != IDX_UBYTE:
@@ -70,10 +67,18 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
 
 
-def payload_sha256(raw: bytes) -> str:
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    return hashlib.sha256(raw).hexdigest()
+def _gunzip(raw: bytes, source: str) -> bytes:
+    """The payload of gzip data (or `raw` itself); a broken gzip is a DataError."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{source}: broken gzip data ({error})") from None
+
+
+def payload_sha256(raw: bytes, source: str = "<bytes>") -> str:
+    return hashlib.sha256(_gunzip(raw, source)).hexdigest()
 
 
 def find_file(data_dir: Path, name: str) -> Path | None:
@@ -110,7 +115,7 @@ def download_file(
                 continue
             os.replace(partial, target)
             return target
-        except (urllib.error.URLError, OSError, ValueError) as error:
+        except (urllib.error.URLError, OSError, ValueError, DataError) as error:
             failures.append(f"{url}: {error}")
         finally:
             Path(partial).unlink(missing_ok=True)
@@ -153,7 +158,7 @@ def load_split(
                 )
             path = download_file(name, folder)
         raw = path.read_bytes()
-        if verify and payload_sha256(raw) != PAYLOAD_SHA256[name]:
+        if verify and payload_sha256(raw, str(path)) != PAYLOAD_SHA256[name]:
             raise DataError(f"{path}: checksum does not match MNIST's {name}; the file is corrupt")
         arrays.append(parse_idx(raw, str(path)))
     images, labels = arrays

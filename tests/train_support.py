@@ -1,0 +1,83 @@
+"""Helpers for the train room's tests: a tiny MNIST folder made from the repo's sample.
+
+The train tests must pass on a machine without MNIST, so they write their own IDX files
+(the first digits of tests/data/mnist_test_sample.npz) and teach train.data their
+checksums. Run as a script, this module is `python -m train` with those checksums
+(read from $HRNN_TEST_CHECKSUMS), for tests that need a real process (kill, torchrun).
+"""
+
+import gzip
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE = Path(__file__).resolve().parent / "data" / "mnist_test_sample.npz"
+CHECKSUMS_ENV = "HRNN_TEST_CHECKSUMS"
+LAUNCHER = Path(__file__).resolve()
+TINY_ARGS = ["--row-hidden", "8", "--col-hidden", "8", "--no-progress", "--device", "cpu"]
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file of unsigned bytes: magic 0x00000803 (or 01), big-endian dims, payload."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim])
+    header += b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    return header + array.tobytes()
+
+
+def sample_digits(count: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(SAMPLE) as data:
+        end = start + count
+        return data["images"][start:end], data["labels"][start:end].astype(np.uint8)
+
+
+def write_tiny_mnist(folder: Path, train: int = 300, test: int = 100) -> dict[str, str]:
+    """Train files gzipped, test files raw (both forms load_split reads); returns checksums.
+
+    The checksums are of the uncompressed payload, as train.data.PAYLOAD_SHA256's are.
+    """
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    train_x, train_y = sample_digits(train)
+    test_x, test_y = sample_digits(test, start=train)
+    files = {
+        "train-images-idx3-ubyte": (idx_bytes(train_x), True),
+        "train-labels-idx1-ubyte": (idx_bytes(train_y), True),
+        "t10k-images-idx3-ubyte": (idx_bytes(test_x), False),
+        "t10k-labels-idx1-ubyte": (idx_bytes(test_y), False),
+    }
+    checksums = {}
+    for name, (payload, zipped) in files.items():
+        if zipped:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(payload, mtime=0))
+        else:
+            (folder / name).write_bytes(payload)
+        checksums[name] = hashlib.sha256(payload).hexdigest()
+    return checksums
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file's bytes and mtime, to show that a refused command changed nothing."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def launcher_env(checksums: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env[CHECKSUMS_ENV] = json.dumps(checksums)
+    return env
+
+
+if __name__ == "__main__":
+    import train.data
+    from train.__main__ import main
+
+    train.data.PAYLOAD_SHA256.update(json.loads(os.environ[CHECKSUMS_ENV]))
+    sys.exit(main(sys.argv[1:]))

@@ -3,9 +3,7 @@
 import hashlib
 import json
 import os
-import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +54,7 @@ def safe_load(path: Path, kind: str) -> dict:
         raise CheckpointError(f"{kind} file {path} does not exist")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError) as e:
+    except Exception as e:  # garbage can fail anywhere in the unpickler (even IndexError)
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         message = f"{path} is not a readable PyTorch {kind} file ({first_line})"
         raise CheckpointError(message) from None
@@ -75,11 +73,19 @@ def build_model(data: dict, path: Path, expected: HRNNConfig | None = None) -> H
         raise CheckpointError(
             f"{path} holds a model with {config.to_dict()}, but {expected.to_dict()} was asked for"
         )
-    model = HRNN(config)
+    try:
+        model = HRNN(config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"{path}: model settings {config.to_dict()} are invalid ({e})"
+        ) from None
     try:
         model.load_state_dict(data["state_dict"])
-    except (KeyError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: weights do not fit the HRNN architecture ({e})") from None
+    except (KeyError, RuntimeError, TypeError) as e:
+        detail = " ".join(str(e).split())  # load_state_dict's message spans several lines
+        raise CheckpointError(
+            f"{path}: weights do not fit the HRNN architecture ({detail})"
+        ) from None
     return model
 
 

@@ -10,6 +10,8 @@ import gzip
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +69,20 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch on one thread: on this busy 2-core box, 2 spinning threads make a 3 ms
+    forward take a second; it is also what makes CPU training bit-reproducible."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def launcher_env(checksums: dict[str, str]) -> dict[str, str]:

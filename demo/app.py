@@ -119,23 +119,33 @@ def decode_ink(ink: str | None) -> bytes | None:
         raise PreprocessError("The drawing arrived garbled; please draw again.") from None
 
 
+def read_drawing(ink: str | None, models: Models, precision: str | None = None) -> tuple:
+    """The live canvas path: the page's ink data URL -> the four outputs."""
+    try:
+        png = decode_ink(ink)
+    except PreprocessError as error:
+        return _message(f"**Cannot read this input:** {error}")
+    return analyse(png, models, precision)
+
+
+def read_upload(upload: object, models: Models, precision: str | None = None) -> tuple:
+    """The upload/API path: a Gradio file payload (dict with "path") or a path."""
+    path = upload.get("path") if isinstance(upload, dict) else upload
+    return analyse(path, models, precision, empty=EMPTY_UPLOAD)
+
+
 def build_demo(models: Models | None = None) -> gr.Blocks:
     """The page; models are loaded here once unless given (tests pass their own)."""
     models = models or Models.load()
     names = list(models.by_name)
 
-    def read_drawing(ink: str | None, precision: str | None):
-        try:
-            png = decode_ink(ink)
-        except PreprocessError as error:
-            return _message(f"**Cannot read this input:** {error}")
-        return analyse(png, models, precision)
+    def on_drawing(ink: str | None, precision: str | None):
+        return read_drawing(ink, models, precision)
 
-    def read_upload(upload: object, precision: str | None):
-        path = upload.get("path") if isinstance(upload, dict) else upload
-        return analyse(path, models, precision, empty=EMPTY_UPLOAD)
+    def on_upload(upload: object, precision: str | None):
+        return read_upload(upload, models, precision)
 
-    def clear(_precision: str | None = None):
+    def on_clear():
         return _message(EMPTY)
 
     with gr.Blocks(title="HRNN reads your digit", delete_cache=(600, 1800)) as demo:
@@ -210,16 +220,16 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         outputs = [label, seen, belief, status]
         fast = {"show_progress": "hidden", "trigger_mode": "always_last"}
         go.click(
-            read_drawing,
+            on_drawing,
             [ink, precision],
             outputs,
             js=READ_INK_JS,
             api_visibility="private",
             **fast,
         )
-        sketch.clear(clear, None, outputs, api_visibility="private", **fast)
+        sketch.clear(on_clear, None, outputs, api_visibility="private", **fast)
         upload.change(
-            read_upload, [upload, precision], outputs, api_name="classify", preprocess=False, **fast
+            on_upload, [upload, precision], outputs, api_name="classify", preprocess=False, **fast
         )
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
     return demo

@@ -164,6 +164,12 @@ def run(options: RunOptions) -> dict:
     torch.manual_seed(options.seed)
     model = HRNN(options.model_config)
     (train_x, train_y), (val_x, val_y), (test_x, test_y) = split_data(options)
+    if len(train_x) // world_size < recipe.batch_size:
+        raise TrainError(
+            f"--batch-size {recipe.batch_size} is larger than the {len(train_x)} training images"
+            + (f" shared by {world_size} processes" if world_size > 1 else "")
+        )
+    images = {"train": len(train_x), "validation": len(val_x), "test": len(test_x)}
     checkpoint = start_or_resume(options, hparams, model, rank)
     say(f"device: {describe_device(device)}; world size {world_size}; recipe {recipe.name}")
     say(f"data: {len(train_x)} train, {len(val_x)} validation, {len(test_x)} test images")
@@ -263,7 +269,9 @@ def run(options: RunOptions) -> dict:
         torch.distributed.destroy_process_group()
     if not is_main:
         return {}
-    return finish(options, hparams, model, best, metrics, (test_x, test_y), device, world_size)
+    return finish(
+        options, hparams, model, best, metrics, (test_x, test_y), device, world_size, images
+    )
 
 
 def _synchronize(device: torch.device) -> None:
@@ -294,7 +302,7 @@ def _checkpoint(options, hparams, model, optimizer, epoch, metrics, best) -> dic
     }
 
 
-def finish(options, hparams, model, best, metrics, test_set, device, world_size) -> dict:
+def finish(options, hparams, model, best, metrics, test_set, device, world_size, images) -> dict:
     """Pick the weights (best validation epoch, or the last), then write weights, card, plots."""
     model.load_state_dict(best["state_dict"])
     test_loss, test_acc, predicted = loop.evaluate(model, *test_set)
@@ -321,11 +329,7 @@ def finish(options, hparams, model, best, metrics, test_set, device, world_size)
         "test_accuracy": test_acc,
         "test_loss": test_loss,
         "test_errors": int(matrix.sum() - np.trace(matrix)),
-        "images": {
-            "train": hparams["limit_train"] or 60000 - options.recipe.val_size,
-            "validation": options.recipe.val_size,
-            "test": len(test_set[1]),
-        },
+        "images": images,  # as split and limited, not as the recipe asks
         "train_seconds": sum(m["train_seconds"] for m in metrics),
         "device": describe_device(device),
         "world_size": world_size,

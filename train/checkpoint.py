@@ -26,6 +26,9 @@ def atomic_write(path: Path, write: "callable") -> None:
         raise CheckpointError(f"cannot write {path}: folder {path.parent} does not exist")
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make run folders private
     try:
         write(Path(tmp))
         with open(tmp, "rb") as f:

@@ -74,6 +74,18 @@ def test_atomic_write_replaces_the_file_when_writing_succeeds(tmp_path):
     assert os.listdir(tmp_path) == ["metrics.json"]
 
 
+def test_written_files_get_the_usual_permissions(tmp_path):
+    """Not mkstemp's private 0600: run folders and shipped weights are read by others."""
+    old_umask = os.umask(0o022)
+    try:
+        atomic_write_json({}, tmp_path / "card.json")
+        plain = tmp_path / "plain.json"
+        plain.write_text("{}")
+    finally:
+        os.umask(old_umask)
+    assert (tmp_path / "card.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644
+
+
 def test_atomic_write_into_a_missing_folder_says_so(tmp_path):
     with pytest.raises(CheckpointError, match="folder .*missing does not exist"):
         atomic_write(tmp_path / "missing" / "x.pt", lambda tmp: tmp.write_bytes(b""))

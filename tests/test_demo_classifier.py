@@ -14,6 +14,7 @@ import pytest
 from demo.classifier import (
     DEFAULT_MODEL,
     INT8_MODEL,
+    RUN_BATCH,
     Classifier,
     ModelCard,
     ModelError,
@@ -116,6 +117,14 @@ def test_batch_shapes_dtypes_and_sums(classifier, digits):
     # The belief after the last row is the prediction.
     np.testing.assert_array_equal(prediction.row_logits[:, -1], prediction.logits)
     np.testing.assert_array_equal(prediction.probabilities, softmax(prediction.logits))
+
+
+def test_large_batches_are_run_in_pieces_and_put_back_in_order(classifier, digits):
+    whole = classifier.predict(digits)  # 32 digits: more than one session.run
+    assert len(digits) > RUN_BATCH
+    for i in (0, RUN_BATCH - 1, RUN_BATCH, len(digits) - 1):
+        alone = classifier.predict(digits[i])
+        np.testing.assert_allclose(whole.row_logits[i], alone.row_logits[0], atol=1e-5)
 
 
 def test_any_real_dtype_means_the_same_pixels(classifier, digits):

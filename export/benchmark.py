@@ -1,0 +1,204 @@
+"""python -m export.benchmark: how fast the shipped .onnx answers, against PyTorch eager.
+
+Latency is one image on one thread (what one request on the demo costs); throughput is
+batches of 256 on two threads. Float and int8 (and PyTorch) are measured in alternating
+rounds so that a busy neighbour slows all of them alike, and percentiles come from
+thousands of runs. Prints a table and writes results/export_benchmark.json.
+"""
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
+from train.checkpoint import atomic_write_json, load_weights
+from train.model import HRNNConfig
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_WEIGHTS = REPO / "weights" / "hrnn_mnist.pt"
+DEFAULT_RESULTS = REPO / "results" / "export_benchmark.json"
+SAMPLE = REPO / "tests" / "data" / "mnist_test_sample.npz"
+TARGET_P50_MS = {"float32": 0.8, "int8": 0.5}
+LATENCY_RUNS = 3000  # per runtime, split into ROUNDS alternating rounds
+THROUGHPUT_RUNS = 30
+ROUNDS = 10
+BATCH = 256
+
+
+def model_flops(config: HRNNConfig) -> int:
+    """Multiply-adds x 2 for one image: the row LSTM's 28x28 recurrent steps dominate."""
+    rows, h_row, h_col = config.image_size, config.row_hidden, config.col_hidden
+    row_lstm = rows * rows * 4 * h_row * (1 + h_row)  # 28 rows of 28 pixels each
+    col_lstm = rows * 4 * h_col * (h_row + h_col)
+    head = rows * h_col * config.num_classes
+    return 2 * (row_lstm + col_lstm + head)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def summarise(seconds: list[float]) -> dict:
+    ms = np.asarray(seconds) * 1e3
+    return {
+        "p50_ms": round(float(np.percentile(ms, 50)), 4),
+        "p99_ms": round(float(np.percentile(ms, 99)), 4),
+        "min_ms": round(float(ms.min()), 4),
+        "runs": len(ms),
+    }
+
+
+def time_calls(call, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def alternate(calls: dict, runs: int, warmup: int = 20) -> dict[str, list[float]]:
+    """Each call `runs` times, interleaved in ROUNDS rounds, after a warm-up."""
+    for call in calls.values():
+        time_calls(call, warmup)
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(ROUNDS):
+        for name, call in calls.items():
+            times[name] += time_calls(call, max(1, runs // ROUNDS))
+    return times
+
+
+def onnx_calls(paths: dict[str, Path], images: np.ndarray, threads: int) -> dict:
+    """Two views per model: the bare session.run, and the demo's Classifier.predict."""
+    calls = {}
+    for name, path in paths.items():
+        classifier = Classifier(path, threads=threads)
+        feed = {classifier.card.input_name: images.astype(np.float32) / classifier.card.pixel_scale}
+        session = classifier.session
+        calls[f"onnxruntime {name}"] = lambda s=session, f=feed: s.run(None, f)
+        calls[f"Classifier.predict {name}"] = lambda c=classifier: c.predict(images)
+    return calls
+
+
+def torch_call(weights: Path, images: np.ndarray):
+    model = load_weights(weights)
+    pixels = torch.from_numpy(images.astype(np.float32) / 255)
+
+    def call() -> None:
+        with torch.inference_mode():
+            model(pixels, per_row=True)
+
+    return call
+
+
+def session_load_ms(path: Path) -> float:
+    start = time.perf_counter()
+    Classifier(path)
+    return round((time.perf_counter() - start) * 1e3, 1)
+
+
+def run(args: argparse.Namespace) -> dict:
+    with np.load(SAMPLE) as sample:
+        digits = sample["images"]
+    paths = {"float32": args.model}
+    if args.int8.exists():
+        paths["int8"] = args.int8
+    flops = model_flops(load_weights(args.weights).config)
+    load_before = os.getloadavg()
+
+    torch.set_num_threads(1)
+    one = digits[:1]
+    calls = onnx_calls(paths, one, threads=1) | {
+        "pytorch eager float32": torch_call(args.weights, one)
+    }
+    latency = {name: summarise(t) for name, t in alternate(calls, args.runs).items()}
+
+    torch.set_num_threads(2)
+    batch = digits[:BATCH]
+    calls = onnx_calls(paths, batch, threads=2) | {
+        "pytorch eager float32": torch_call(args.weights, batch)
+    }
+    throughput = {}
+    for name, times in alternate(calls, THROUGHPUT_RUNS, warmup=3).items():
+        median = float(np.median(times))
+        throughput[name] = {
+            "images_per_s": round(BATCH / median, 1),
+            "ms_per_batch_p50": round(median * 1e3, 2),
+            "runs": len(times),
+        }
+
+    for name, stats in latency.items():
+        stats["gflop_per_s_at_p50"] = round(flops / (stats["p50_ms"] * 1e-3) / 1e9, 1)
+        precision = name.rsplit(" ", 1)[-1]
+        if name.startswith("onnxruntime") and precision in TARGET_P50_MS:
+            stats["target_p50_ms"] = TARGET_P50_MS[precision]
+            stats["meets_target"] = stats["p50_ms"] <= TARGET_P50_MS[precision]
+    return {
+        "machine": {
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "versions": {"onnxruntime": ort.__version__, "torch": torch.__version__},
+        "models": {name: {"path": str(p), "bytes": p.stat().st_size} for name, p in paths.items()},
+        "session_load_ms": {name: session_load_ms(p) for name, p in paths.items()},
+        "model_gflop_per_image": round(flops / 1e9, 4),
+        "latency_1_image_1_thread": latency,
+        f"throughput_batch_{BATCH}_2_threads": throughput,
+        "session_options": "intra_op 1 (2 for throughput), inter_op 1, ORT_ENABLE_ALL, sequential",
+    }
+
+
+def print_table(result: dict) -> None:
+    print(
+        f"{result['machine']['cpu']}, {result['machine']['cores']} cores, "
+        f"load {result['machine']['loadavg_before']}"
+    )
+    print(f"model: {result['model_gflop_per_image'] * 1e3:.0f} MFLOP per image")
+    print("latency, 1 image, 1 thread:")
+    for name, s in result["latency_1_image_1_thread"].items():
+        target = ""
+        if "target_p50_ms" in s:
+            verdict = "meets" if s["meets_target"] else "MISSES"
+            target = f"  ({verdict} target {s['target_p50_ms']} ms)"
+        print(
+            f"  {name:<30} p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms  "
+            f"min {s['min_ms']:.3f} ms  {s['gflop_per_s_at_p50']:.0f} GFLOP/s{target}"
+        )
+    print(f"throughput, batch {BATCH}, 2 threads:")
+    for name, s in result[f"throughput_batch_{BATCH}_2_threads"].items():
+        rate, per_batch = s["images_per_s"], s["ms_per_batch_p50"]
+        print(f"  {name:<30} {rate:>8.0f} images/s  ({per_batch:.1f} ms/batch)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m export.benchmark", description=__doc__)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--int8", type=Path, default=INT8_MODEL)
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    parser.add_argument("--runs", type=int, default=LATENCY_RUNS)
+    parser.add_argument("--output", type=Path, default=DEFAULT_RESULTS)
+    args = parser.parse_args(argv)
+    result = run(args)
+    print_table(result)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(result, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

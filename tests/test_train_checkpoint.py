@@ -200,6 +200,7 @@ class Exploit:
         return (Path.touch, (self.marker,))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("writer", ["torch", "pickle"])
 def test_a_malicious_pickle_does_not_run(tmp_path, writer):
     marker = tmp_path / "pwned"

@@ -258,6 +258,11 @@ def test_cuda_without_a_gpu_is_refused(mnist, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
+def test_mps_where_there_is_none_is_refused(mnist, tmp_path):
+    assert "MPS is not available" in refusal(train(mnist, tmp_path / "run", "--device", "mps"))
+
+
 def test_missing_data_offline_is_refused(tmp_path):
     message = refusal(train(tmp_path / "no-mnist", tmp_path / "run"))
     assert str(tmp_path / "no-mnist") in message and "HRNN_MNIST_DATA" in message

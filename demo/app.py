@@ -175,6 +175,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
                     with gr.Tab("Upload", id="upload"):
                         upload = gr.Image(
                             label="Photo or scan of a digit",
+                            elem_id="hrnn-upload",
                             sources=["upload", "clipboard"],
                             type="filepath",
                             image_mode=None,

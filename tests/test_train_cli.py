@@ -292,7 +292,9 @@ def test_a_batch_larger_than_the_data_is_refused(mnist, tmp_path):
     assert not (tmp_path / "run" / "config.json").exists()
 
 
-@pytest.mark.parametrize("flag", ["--epochs", "--batch-size", "--row-hidden"])
+@pytest.mark.parametrize(
+    "flag", ["--epochs", "--batch-size", "--row-hidden", "--limit-train", "--limit-test"]
+)
 def test_sizes_below_one_are_refused(mnist, tmp_path, flag):
     message = refusal(train(mnist, tmp_path / "run", flag, "0"))
     assert "at least 1" in message

@@ -158,6 +158,16 @@ def test_images_must_be_28_by_28(mnist, monkeypatch):
         load_split("test", mnist, download=False)
 
 
+def test_labels_must_be_digits(mnist, monkeypatch):
+    labels = sample_digits(32, start=64)[1].copy()
+    labels[5] = 255
+    raw = idx_bytes(labels)
+    (mnist / "t10k-labels-idx1-ubyte").write_bytes(raw)
+    monkeypatch.setitem(data.PAYLOAD_SHA256, "t10k-labels-idx1-ubyte", sha256(raw))
+    with pytest.raises(DataError, match="label 255 found"):
+        load_split("test", mnist, download=False)
+
+
 def sha256(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 

@@ -2,6 +2,7 @@
 set plays no part in the choice. Runs here are folders with a card and a weights file."""
 
 import contextlib
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -13,9 +14,11 @@ from train.select_best import main
 
 def make_run(folder: Path, val: float | None, test: float, card: bool = True) -> Path:
     folder.mkdir(parents=True)
-    (folder / "hrnn_mnist.pt").write_bytes(f"weights of {folder.name}".encode())
+    weights = f"weights of {folder.name}".encode()
+    (folder / "hrnn_mnist.pt").write_bytes(weights)
     if card:
         content = {"val_accuracy": val, "test_accuracy": test, "run": folder.name}
+        content["weights_sha256"] = hashlib.sha256(weights).hexdigest()
         (folder / "hrnn_mnist.json").write_text(json.dumps(content))
     return folder
 
@@ -57,3 +60,17 @@ def test_a_run_without_validation_cannot_be_chosen_from(tmp_path, shipped):
     code, _, err = select(seed_recipe, "--weights-out", shipped)
     assert code == 2 and "no validation accuracy" in err
     assert not shipped.exists()
+
+
+def test_weights_that_do_not_match_their_card_are_not_shipped(tmp_path, shipped):
+    run = make_run(tmp_path / "a", val=0.99, test=0.99)
+    (run / "hrnn_mnist.pt").write_bytes(b"weights swapped after training")
+    code, _, err = select(run, "--weights-out", shipped)
+    assert code == 2 and "does not match its card" in err
+    assert not shipped.exists()
+
+
+def test_a_missing_output_folder_is_an_error(tmp_path):
+    run = make_run(tmp_path / "a", val=0.99, test=0.99)
+    code, _, err = select(run, "--weights-out", tmp_path / "nowhere" / "w.pt")
+    assert code == 2 and "does not exist" in err

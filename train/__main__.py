@@ -54,11 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    args = parse_args(given)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
         recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
+        if any(limit is not None and limit < 1 for limit in (args.limit_train, args.limit_test)):
+            raise TrainError("--limit-train and --limit-test must be at least 1")
         if min(recipe.epochs, recipe.batch_size, args.row_hidden, args.col_hidden) < 1:
             raise TrainError("--epochs, --batch-size and the hidden sizes must be at least 1")
         if args.weights_out is not None and not args.weights_out.parent.is_dir():
@@ -78,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             bf16=args.bf16,
             progress=not args.no_progress,
             model_config=HRNNConfig(row_hidden=args.row_hidden, col_hidden=args.col_hidden),
-            command=shlex.join(["python", "-m", "train", *(argv or sys.argv[1:])]),
+            command=shlex.join(
+                ["python", "-m", "train", *(sys.argv[1:] if argv is None else argv)]
+            ),
         )
         run(options)
     except (TrainError, DataError, CheckpointError) as error:

@@ -58,8 +58,12 @@ def safe_load(path: Path, kind: str) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # garbage can fail anywhere in the unpickler (even IndexError)
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        message = f"{path} is not a readable PyTorch {kind} file ({first_line})"
+        text = str(e).strip()
+        if "weights_only" in text:  # torch would suggest an unsafe load: we never do that
+            reason = "it holds Python objects that a safe load refuses to run"
+        else:
+            reason = text.splitlines()[0] if text else type(e).__name__
+        message = f"{path} is not a readable PyTorch {kind} file ({reason})"
         raise CheckpointError(message) from None
     if not isinstance(data, dict) or "format" not in data:
         raise CheckpointError(f"{path} is a PyTorch file, but not an hrnn-mnist {kind} file")

@@ -91,8 +91,8 @@ def find_file(data_dir: Path, name: str) -> Path | None:
 def download_file(
     name: str,
     data_dir: Path,
-    mirrors: tuple[str, ...] = MIRRORS,
-    checksums: dict[str, str] = PAYLOAD_SHA256,
+    mirrors: tuple[str, ...] | None = None,
+    checksums: dict[str, str] | None = None,
     progress: bool = True,
 ) -> Path:
     """Fetch `name`.gz from the first mirror that serves a verified copy.
@@ -100,6 +100,8 @@ def download_file(
     The file lands under a temporary name and is renamed only after its checksum
     matches, so an interrupted or corrupted download never looks like data.
     """
+    mirrors = MIRRORS if mirrors is None else mirrors  # looked up now, so tests can swap them
+    checksums = PAYLOAD_SHA256 if checksums is None else checksums
     data_dir.mkdir(parents=True, exist_ok=True)
     target = data_dir / f"{name}.gz"
     failures = []
@@ -166,6 +168,8 @@ def load_split(
         raise DataError(f"{split} images have shape {images.shape}, expected (N, 28, 28)")
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{split}: {len(images)} images but labels of shape {labels.shape}")
+    if labels.size and labels.max() > 9:
+        raise DataError(f"{split}: label {labels.max()} found; MNIST's labels are the digits 0-9")
     return images, labels.astype(np.int64)
 
 

@@ -1,9 +1,15 @@
-"""What a run leaves behind for people: curves, a confusion matrix, and the model card."""
+"""What a run leaves behind: weights, the model card, a confusion matrix and curves."""
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import torch
+
+from train import loop
+from train.checkpoint import atomic_write_json, save_weights, sha256_file
+from train.model import HRNN
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
@@ -58,3 +64,50 @@ def save_plots(metrics: list[dict], matrix: np.ndarray, run_dir: Path) -> list[P
 
 def load_json(path: Path) -> dict | list:
     return json.loads(Path(path).read_text())
+
+
+def epoch_line(row: dict) -> str:
+    parts = [f"epoch {row['epoch']}"]
+    parts.append(f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}")
+    if "val_acc" in row:
+        parts.append(f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}")
+    parts.append(f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.4f}")
+    parts.append(f"{row['train_seconds']:.1f}s")
+    return " | ".join(parts)
+
+
+def write_outputs(
+    model: HRNN,
+    card: dict,
+    metrics: list[dict],
+    test_set: tuple[torch.Tensor, torch.Tensor],
+    run_dir: Path,
+    weights_out: Path | None = None,
+) -> dict:
+    """Test the chosen weights once more, then write them with their card, matrix and plots."""
+    test_loss, test_acc, predicted = loop.evaluate(model, *test_set)
+    matrix = confusion_matrix(test_set[1].cpu().numpy(), predicted.numpy())
+    atomic_write_json(
+        {"labels": list(range(10)), "matrix": matrix.tolist()}, run_dir / "confusion_matrix.json"
+    )
+    save_plots(metrics, matrix, run_dir)
+    weights_path = run_dir / "hrnn_mnist.pt"
+    save_weights(model.cpu(), weights_path)
+    card = {
+        **card,
+        "test_accuracy": test_acc,
+        "test_loss": test_loss,
+        "test_errors": int(matrix.sum() - np.trace(matrix)),
+        "weights_sha256": sha256_file(weights_path),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+    }
+    atomic_write_json(card, run_dir / "hrnn_mnist.json")
+    if weights_out is not None:
+        save_weights(model, weights_out)
+        atomic_write_json(card, weights_out.with_suffix(".json"))
+    print(
+        f"final: test loss {test_loss:.4f} | test accuracy {test_acc:.4f} "
+        f"({card['test_errors']} errors) | epoch {card['selected_epoch']} by {card['selected_by']}"
+    )
+    print(f"wrote {run_dir}/ (checkpoint.pt, metrics.json, hrnn_mnist.pt, hrnn_mnist.json, plots)")
+    return card

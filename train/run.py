@@ -7,7 +7,6 @@ resumed from its last checkpoint replays exactly what the uninterrupted run woul
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
@@ -24,13 +23,11 @@ from train.checkpoint import (
     atomic_write_json,
     build_model,
     safe_load,
-    save_weights,
-    sha256_file,
 )
 from train.data import dataset_checksums, load_split
 from train.model import HRNN, HRNNConfig
 from train.recipes import Recipe
-from train.report import confusion_matrix, save_plots
+from train.report import epoch_line, write_outputs
 
 VALIDATION_SEED = 20150601  # the validation split never moves with --seed
 
@@ -82,7 +79,8 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
     return str(device)
 
 
@@ -125,6 +123,8 @@ def start_or_resume(options: RunOptions, hparams: dict, model: HRNN, rank: int) 
     checkpoint_path = options.run_dir / "checkpoint.pt"
     if options.resume:
         data = safe_load(checkpoint_path, "checkpoint")
+        for stale in options.run_dir.glob(".*.tmp"):  # a save cut short by a kill
+            stale.unlink(missing_ok=True)
         if data["format"] != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{checkpoint_path} is a weights file, not a training checkpoint")
         if data["hparams"] != hparams:
@@ -248,14 +248,16 @@ def run(options: RunOptions) -> dict:
             "train_acc": train_acc,
             "train_seconds": time.perf_counter() - started,
         }
-        if world_size > 1:
-            torch.distributed.barrier()
+        if world_size > 1:  # every rank saw its own share: report the mean over all of them
+            shares = torch.tensor([train_loss, train_acc], dtype=torch.float64)
+            torch.distributed.all_reduce(shares)
+            row["train_loss"], row["train_acc"] = (shares / world_size).tolist()
         if is_main:
             if len(val_x):
                 row["val_loss"], row["val_acc"], _ = loop.evaluate(model, val_x, val_y)
             row["test_loss"], row["test_acc"], _ = loop.evaluate(model, test_x, test_y)
             metrics.append(row)
-            say(_epoch_line(row))
+            say(epoch_line(row))
             if best is None or not len(val_x) or row["val_acc"] > best["val_acc"]:
                 state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
                 best = {"epoch": epoch + 1, "val_acc": row.get("val_acc"), "state_dict": state}
@@ -269,24 +271,34 @@ def run(options: RunOptions) -> dict:
         torch.distributed.destroy_process_group()
     if not is_main:
         return {}
-    return finish(
-        options, hparams, model, best, metrics, (test_x, test_y), device, world_size, images
+    model.load_state_dict(best["state_dict"])  # the best validation epoch, or the last
+    card = {
+        "model": "hrnn-mnist",
+        "model_config": options.model_config.to_dict(),
+        "recipe": recipe.to_dict(),
+        "augment": hparams["augment"],
+        "bf16": options.bf16,
+        "seed": options.seed,
+        "command": options.command,
+        "epochs": recipe.epochs,
+        "selected_epoch": best["epoch"],
+        "selected_by": "validation accuracy" if len(val_x) else "last epoch",
+        "val_accuracy": metrics[best["epoch"] - 1].get("val_acc"),
+        "images": images,  # as split and limited, not as the recipe asks
+        "train_seconds": sum(m["train_seconds"] for m in metrics),
+        "device": describe_device(device),
+        "world_size": world_size,
+        "torch": torch.__version__,
+        "data_sha256": dataset_checksums(options.data_dir),
+    }
+    return write_outputs(
+        model, card, metrics, (test_x, test_y), options.run_dir, options.weights_out
     )
 
 
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _epoch_line(row: dict) -> str:
-    parts = [f"epoch {row['epoch']}"]
-    parts.append(f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}")
-    if "val_acc" in row:
-        parts.append(f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}")
-    parts.append(f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.4f}")
-    parts.append(f"{row['train_seconds']:.1f}s")
-    return " | ".join(parts)
 
 
 def _checkpoint(options, hparams, model, optimizer, epoch, metrics, best) -> dict:
@@ -300,51 +312,3 @@ def _checkpoint(options, hparams, model, optimizer, epoch, metrics, best) -> dic
         "best": best,
         "hparams": hparams,
     }
-
-
-def finish(options, hparams, model, best, metrics, test_set, device, world_size, images) -> dict:
-    """Pick the weights (best validation epoch, or the last), then write weights, card, plots."""
-    model.load_state_dict(best["state_dict"])
-    test_loss, test_acc, predicted = loop.evaluate(model, *test_set)
-    matrix = confusion_matrix(test_set[1].cpu().numpy(), predicted.numpy())
-    run_dir = options.run_dir
-    atomic_write_json(
-        {"labels": list(range(10)), "matrix": matrix.tolist()}, run_dir / "confusion_matrix.json"
-    )
-    save_plots(metrics, matrix, run_dir)
-    weights_path = run_dir / "hrnn_mnist.pt"
-    save_weights(model.cpu(), weights_path)
-    selected = metrics[best["epoch"] - 1]
-    card = {
-        "model": "hrnn-mnist",
-        "model_config": options.model_config.to_dict(),
-        "recipe": options.recipe.to_dict(),
-        "augment": hparams["augment"],
-        "seed": options.seed,
-        "command": options.command,
-        "epochs": options.recipe.epochs,
-        "selected_epoch": best["epoch"],
-        "selected_by": "validation accuracy" if options.recipe.val_size else "last epoch",
-        "val_accuracy": selected.get("val_acc"),
-        "test_accuracy": test_acc,
-        "test_loss": test_loss,
-        "test_errors": int(matrix.sum() - np.trace(matrix)),
-        "images": images,  # as split and limited, not as the recipe asks
-        "train_seconds": sum(m["train_seconds"] for m in metrics),
-        "device": describe_device(device),
-        "world_size": world_size,
-        "torch": torch.__version__,
-        "data_sha256": dataset_checksums(options.data_dir),
-        "weights_sha256": sha256_file(weights_path),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-    }
-    atomic_write_json(card, run_dir / "hrnn_mnist.json")
-    if options.weights_out is not None:
-        save_weights(model, options.weights_out)
-        atomic_write_json(card, options.weights_out.with_suffix(".json"))
-    print(
-        f"final: test loss {test_loss:.4f} | test accuracy {test_acc:.4f} "
-        f"({card['test_errors']} errors) | epoch {best['epoch']} by {card['selected_by']}"
-    )
-    print(f"wrote {run_dir}/ (checkpoint.pt, metrics.json, hrnn_mnist.pt, hrnn_mnist.json, plots)")
-    return card

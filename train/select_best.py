@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from train.checkpoint import sha256_file
 from train.report import load_json
 
 
@@ -26,8 +27,15 @@ def main(argv: list[str] | None = None) -> int:
         if card.get("val_accuracy") is None:
             print(f"error: {run} has no validation accuracy to choose by", file=sys.stderr)
             return 2
+        weights = run / "hrnn_mnist.pt"
+        if not weights.is_file() or sha256_file(weights) != card.get("weights_sha256"):
+            print(f"error: {weights} is missing or does not match its card", file=sys.stderr)
+            return 2
         cards[run] = card
         print(f"{run}: validation {card['val_accuracy']:.4f}, test {card['test_accuracy']:.4f}")
+    if not args.weights_out.parent.is_dir():
+        print(f"error: folder {args.weights_out.parent} does not exist", file=sys.stderr)
+        return 2
     chosen = max(cards, key=lambda run: cards[run]["val_accuracy"])
     shutil.copyfile(chosen / "hrnn_mnist.pt", args.weights_out)
     shutil.copyfile(chosen / "hrnn_mnist.json", args.weights_out.with_suffix(".json"))

@@ -19,8 +19,9 @@ CARD_FORMAT = "hrnn-mnist-card/1"
 OUTPUT_NAMES = ("logits", "row_logits")
 # Images per session.run. The LSTM computes its input projections for all 28 steps of all
 # 28 rows at once, 1.6 MB per image: a batch of 256 took 650 MB and ran ~20% slower per
-# image than the same digits fed 16 at a time (measured on the 2-core dev box).
-RUN_BATCH = 16
+# image than the same digits fed 4 at a time (measured on the 2-core dev box: 1.5 ms of CPU
+# per image at 1-4 images per run, 1.7 at 32, 2.1 at 256).
+RUN_BATCH = 4
 
 
 class ModelError(Exception):

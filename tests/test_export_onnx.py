@@ -106,11 +106,11 @@ def test_batch_axis_is_symbolic_and_really_dynamic(exported):
     for value in [*graph.input, *graph.output]:
         first = value.type.tensor_type.shape.dim[0]
         assert first.dim_param and not first.dim_value, value.name
-    classifier = Classifier(exported["output"])
+    session = Classifier(exported["output"]).session  # one run per batch, no chunking
     for batch in (1, 7, 64):
-        prediction = classifier.predict(np.zeros((batch, 28, 28), np.uint8))
-        assert prediction.logits.shape == (batch, 10)
-        assert prediction.row_logits.shape == (batch, 28, 10)
+        logits, rows = session.run(None, {"image": np.zeros((batch, 28, 28), np.float32)})
+        assert logits.shape == (batch, 10)
+        assert rows.shape == (batch, 28, 10)
 
 
 @pytest.mark.slow
@@ -152,6 +152,7 @@ def test_cli_reports_parity_through_the_classifier(exported):
     assert "mnist_test_sample.npz (1000 digits; full MNIST not found)" in out
     for batch in (1, 7, 64):
         assert f"random pixels, batch {batch}" in out
+        assert f"same, one session.run of {batch}" in out
     assert "FAIL" not in out
     assert exported["stderr"] == ""  # a card was present: no warning
 

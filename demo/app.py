@@ -7,9 +7,12 @@ Serving: one onnxruntime session per shipped model, opened once and shared by ev
 
 import base64
 import binascii
+import hashlib
+import io
 import logging
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier, ModelError
 from demo.plots import belief_heatmap, seen_image
@@ -134,16 +138,42 @@ def read_upload(upload: object, models: Models, precision: str | None = None) ->
     return analyse(path, models, precision, empty=EMPTY_UPLOAD)
 
 
+def png_file(image: np.ndarray | None, folder: Path) -> str | None:
+    """Save a picture as PNG under its content hash, atomically.
+
+    Gradio's own array saving rewrites a same-named file in place, so two users getting the
+    same picture could download a half-written one; a file renamed into place cannot.
+    """
+    if image is None:
+        return None
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "PNG")
+    data = buffer.getvalue()
+    target = folder / hashlib.sha256(data).hexdigest()[:32] / "image.png"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, staging = tempfile.mkstemp(dir=target.parent, prefix=".image.")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(staging, target)
+    return str(target)
+
+
 def build_demo(models: Models | None = None) -> gr.Blocks:
     """The page; models are loaded here once unless given (tests pass their own)."""
     models = models or Models.load()
     names = list(models.by_name)
 
+    def as_files(result: tuple) -> tuple:
+        label, seen_pixels, heatmap, status = result
+        folder = Path(seen.GRADIO_CACHE) / "hrnn"
+        return label, png_file(seen_pixels, folder), png_file(heatmap, folder), status
+
     def on_drawing(ink: str | None, precision: str | None):
-        return read_drawing(ink, models, precision)
+        return as_files(read_drawing(ink, models, precision))
 
     def on_upload(upload: object, precision: str | None):
-        return read_upload(upload, models, precision)
+        return as_files(read_upload(upload, models, precision))
 
     def on_clear():
         return _message(EMPTY)

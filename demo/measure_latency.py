@@ -1,6 +1,7 @@
 """Stroke-end-to-label latency in Chromium on loopback: this page vs a stock Sketchpad page.
 
     python -m demo.measure_latency [--strokes 20] [--no-stock]
+    python -m demo.measure_latency --screenshot docs/screenshot.png
 
 Each trial clears the canvas, waits for the empty state, draws one digit-like stroke with the
 mouse and times, inside the page, from the pointerup event to the first animation frame after
@@ -163,6 +164,25 @@ def measure(url: str, strokes: int, stock: bool) -> dict:
             browser.close()
 
 
+def screenshot(path: Path, digit: str = "7") -> None:
+    """The page with a drawn digit and its reading, for the README."""
+    from playwright.sync_api import sync_playwright  # dev tool only
+
+    with running_app() as app, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = open_page(browser, app.url)
+        draw(page, DIGITS[digit])
+        wait_label(page)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#hrnn-seen img, #hrnn-belief img')]"
+            ".filter(i => i.complete && i.naturalWidth > 0).length === 2"
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(path))
+        browser.close()
+    print(f"wrote {path}")
+
+
 def serve_stock() -> None:
     """The "before" page: stock Sketchpad, stock change event, same analysis code."""
     import gradio as gr
@@ -182,15 +202,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strokes", type=int, default=20)
     parser.add_argument("--no-stock", action="store_true", help="skip the stock 'before' page")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "browser_latency.json")
+    parser.add_argument("--screenshot", type=Path, help="only save a screenshot of a drawn 7")
     parser.add_argument("--serve-stock", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_stock:
         return serve_stock()
+    if args.screenshot:
+        return screenshot(args.screenshot)
     result = {
         "what": "ms from a stroke's pointerup to the first frame showing the new top-3 label",
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
         "browser": "Chromium (headless, --disable-gpu: software GL), loopback",
-        "command": "python -m demo.measure_latency" + " ".join(sys.argv[1:2] and sys.argv[1:]),
+        "command": " ".join(["python -m demo.measure_latency", *sys.argv[1:]]),
     }
     with running_app() as app:
         result["after"] = measure(app.url, args.strokes, stock=False)

@@ -158,3 +158,12 @@ def test_plots_are_well_formed():
     probs = np.full((28, 10), 0.1, dtype=np.float32)
     heat = belief_heatmap(probs, tuple("0123456789"))
     assert heat.shape[0] > 28 * ROW_PX and heat.shape[2] == 3
+
+
+def test_png_file_is_content_addressed_and_complete(tmp_path):
+    picture = seen_image(np.eye(28) * 255)
+    first = app.png_file(picture, tmp_path)
+    assert app.png_file(picture.copy(), tmp_path) == first
+    assert np.array_equal(np.asarray(Image.open(first)), picture)
+    assert not [p for p in tmp_path.rglob(".image.*")]  # no staging files left behind
+    assert app.png_file(None, tmp_path) is None

@@ -9,6 +9,7 @@ thousands of runs. Prints a table and writes results/export_benchmark.json.
 import argparse
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import onnxruntime as ort
 import torch
 
 from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
+from export.parity import onnx_outputs
 from train.checkpoint import atomic_write_json, load_weights
 from train.model import HRNNConfig
 
@@ -26,7 +28,7 @@ DEFAULT_RESULTS = REPO / "results" / "export_benchmark.json"
 SAMPLE = REPO / "tests" / "data" / "mnist_test_sample.npz"
 TARGET_P50_MS = {"float32": 0.8, "int8": 0.5}
 LATENCY_RUNS = 3000  # per runtime, split into ROUNDS alternating rounds
-THROUGHPUT_RUNS = 30
+THROUGHPUT_RUNS = 15
 ROUNDS = 10
 BATCH = 256
 
@@ -92,6 +94,15 @@ def onnx_calls(paths: dict[str, Path], images: np.ndarray, threads: int) -> dict
     return calls
 
 
+def two_workers(paths: dict[str, Path], images: np.ndarray) -> dict:
+    """The other way to use 2 cores: one 1-thread session, two predict() calls at a time."""
+    calls = {}
+    for name, path in paths.items():
+        classifier = Classifier(path, threads=1)
+        calls[f"2 x predict, 1 thread {name}"] = lambda c=classifier: onnx_outputs(c, images, 2)
+    return calls
+
+
 def torch_call(weights: Path, images: np.ndarray):
     model = load_weights(weights)
     pixels = torch.from_numpy(images.astype(np.float32) / 255)
@@ -101,6 +112,32 @@ def torch_call(weights: Path, images: np.ndarray):
             model(pixels, per_row=True)
 
     return call
+
+
+def optimisation_calls(path: Path, images: np.ndarray) -> dict:
+    """float32 at each graph optimisation level, and pre-optimised offline then loaded as is."""
+    levels = ort.GraphOptimizationLevel
+    feed = {"image": images.astype(np.float32) / 255}
+    calls = {}
+
+    def session(level, model: Path, save_to: Path | None = None) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options.graph_optimization_level = level
+        options.log_severity_level = 3  # saving says it is for this machine only: known
+        if save_to is not None:
+            options.optimized_model_filepath = str(save_to)
+        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+    for level in ("ORT_DISABLE_ALL", "ORT_ENABLE_BASIC", "ORT_ENABLE_EXTENDED", "ORT_ENABLE_ALL"):
+        opened = session(getattr(levels, level), path)
+        calls[level] = lambda s=opened: s.run(None, feed)
+    with tempfile.TemporaryDirectory() as scratch:
+        offline = Path(scratch) / "optimised.onnx"
+        session(levels.ORT_ENABLE_ALL, path, save_to=offline)
+        loaded = session(levels.ORT_DISABLE_ALL, offline)
+    calls["offline ORT_ENABLE_ALL, loaded as is"] = lambda: loaded.run(None, feed)
+    return calls
 
 
 def session_load_ms(path: Path) -> float:
@@ -125,11 +162,13 @@ def run(args: argparse.Namespace) -> dict:
     }
     latency = {name: summarise(t) for name, t in alternate(calls, args.runs).items()}
 
+    sweep = alternate(optimisation_calls(args.model, one), args.runs // 3)
+    levels = {name: summarise(t) for name, t in sweep.items()}
+
     torch.set_num_threads(2)
     batch = digits[:BATCH]
-    calls = onnx_calls(paths, batch, threads=2) | {
-        "pytorch eager float32": torch_call(args.weights, batch)
-    }
+    calls = onnx_calls(paths, batch, threads=2) | two_workers(paths, batch)
+    calls["pytorch eager float32"] = torch_call(args.weights, batch)
     throughput = {}
     for name, times in alternate(calls, THROUGHPUT_RUNS, warmup=3).items():
         median = float(np.median(times))
@@ -157,8 +196,10 @@ def run(args: argparse.Namespace) -> dict:
         "session_load_ms": {name: session_load_ms(p) for name, p in paths.items()},
         "model_gflop_per_image": round(flops / 1e9, 4),
         "latency_1_image_1_thread": latency,
+        "float32_latency_by_optimisation_level": levels,
         f"throughput_batch_{BATCH}_2_threads": throughput,
-        "session_options": "intra_op 1 (2 for throughput), inter_op 1, ORT_ENABLE_ALL, sequential",
+        "session_options": "intra_op 1 (2 for throughput, except '2 x predict, 1 thread': two "
+        "concurrent predict() calls on one 1-thread session), inter_op 1, ORT_ENABLE_ALL",
     }
 
 
@@ -178,6 +219,9 @@ def print_table(result: dict) -> None:
             f"  {name:<30} p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms  "
             f"min {s['min_ms']:.3f} ms  {s['gflop_per_s_at_p50']:.0f} GFLOP/s{target}"
         )
+    print("float32 session.run latency by graph optimisation level:")
+    for name, s in result["float32_latency_by_optimisation_level"].items():
+        print(f"  {name:<38} p50 {s['p50_ms']:.3f} ms  p99 {s['p99_ms']:.3f} ms")
     print(f"throughput, batch {BATCH}, 2 threads:")
     for name, s in result[f"throughput_batch_{BATCH}_2_threads"].items():
         rate, per_batch = s["images_per_s"], s["ms_per_batch_p50"]

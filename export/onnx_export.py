@@ -16,13 +16,11 @@ import onnxscript.optimizer
 import torch
 from torch import nn
 
+from demo.classifier import CARD_FORMAT, CARD_KEY, OUTPUT_NAMES
 from train.checkpoint import CheckpointError, load_weights, sha256_file
 from train.model import HRNN, HRNNConfig
 
-CARD_FORMAT = "hrnn-mnist-card/1"
-CARD_KEY = "model_card"
 INPUT_NAME = "image"
-OUTPUT_NAMES = ("logits", "row_logits")
 DIGIT_BOX = 20  # MNIST centred each digit's 20x20 bounding box inside the 28x28 frame
 PIXEL_SCALE = 255.0
 EXAMPLE_BATCH = 3  # > 1, so no exporter can mistake the batch for a constant 1

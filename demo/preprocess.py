@@ -21,21 +21,19 @@ a fat brush), which is why MNIST models fail in live demos. `to_mnist` repeats M
 Decisions: no ink, an all-transparent or uniform image, and a dot (a blob under DOT_RATIO
 stroke widths long and DOT_EXTENT of the canvas) give None, the "nothing to read" state; a
 canvas mostly covered in ink, NaN/inf pixels, unsupported dtypes (bool, ints other than
-uint8/uint16, float16, complex), 0-pixel images and unreadable files raise PreprocessError.
-Float pixels are 0..1, or 0..255 when any value exceeds 1. Numpy + Pillow only (no torch).
+uint8/uint16, float16, complex), 0-pixel images and unreadable files raise PreprocessError;
+float pixels are 0..1, or 0..255 when any value exceeds 1.
+Reading files, bytes, Pillow images and arrays (dtypes, bombs, early downscaling) lives in
+demo.pixels; PreprocessError is defined there and importable from here. Numpy + Pillow only.
 """
 
-import io
 import math
-import os
-import warnings
 
 import numpy as np
 from PIL import Image
 
-MAX_PIXELS = 12_000 * 12_000  # decoded images beyond this are refused (decompression bombs)
-MAX_FILE_BYTES = 256 * 2**20
-WORK_SIDE = 1024  # inputs are area-averaged to at most this before any analysis
+from demo.pixels import PreprocessError, block_mean, read_planes
+
 SCAN_SIDE = 256  # ink peak, specks and blobs are judged at this coarser size
 MIN_CONTRAST = 0.08  # a peak ink contrast below this (0..1) is blank paper or noise
 SPECK_FRACTION = 0.05  # connected blobs lighter than this share of the heaviest are specks
@@ -45,13 +43,7 @@ MNIST_STROKE = 2.4  # median stroke width of MNIST test digits, measured as `str
 THIN_ABOVE, THICKEN_BELOW = 2.0, 0.45  # adjust strokes beyond MNIST's own range (5-95%: 0.6-1.6x)
 THIN_FRACTION = 0.5  # remove half the excess: thin parts of a varying stroke survive
 SUPERSAMPLE = 4  # strokes are measured and adjusted at this multiple of the output size
-_FULL_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _EDITOR_KEYS = ("background", "layers", "composite")
-
-
-class PreprocessError(ValueError):
-    """Unreadable or unusable input; the message is one sentence meant for the user."""
 
 
 def to_mnist(
@@ -91,15 +83,7 @@ def _raw_ink(image: object, paper: str = "auto") -> np.ndarray | None:
         return None
     if isinstance(image, dict):
         return _editor_ink(image)
-    if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
-        image = _decode(image)
-    if isinstance(image, Image.Image):
-        luma, alpha = _planes(_pil_array(image))
-    elif isinstance(image, np.ndarray):
-        luma, alpha = _planes(image)
-    else:
-        raise PreprocessError(f"Cannot read a {type(image).__name__} as an image.")
-    return _contrast(luma, alpha, paper)
+    return _contrast(*read_planes(image), paper)
 
 
 def _editor_ink(value: dict) -> np.ndarray | None:
@@ -121,117 +105,6 @@ def _editor_ink(value: dict) -> np.ndarray | None:
             raise PreprocessError("The sketchpad layers differ in size.")
         return np.maximum.reduce(inks)
     return _raw_ink(background)
-
-
-def _decode(source: str | os.PathLike | bytes | bytearray | memoryview) -> Image.Image:
-    """Open a path or encoded bytes with Pillow, refusing bombs before decoding pixels."""
-    try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-        else:
-            if os.path.getsize(source) > MAX_FILE_BYTES:
-                raise PreprocessError("The image file is larger than 256 MiB.")
-            with open(source, "rb") as handle:
-                data = handle.read()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # bomb warnings and broken-file chatter
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > MAX_PIXELS:
-                raise PreprocessError(
-                    f"The image is {image.width}x{image.height} pixels, more than this demo "
-                    "decodes (a decompression-bomb guard); send a smaller picture."
-                )
-            image.draft(image.mode, (WORK_SIDE, WORK_SIDE))  # JPEG decodes at a reduced scale
-            image.load()
-        return image
-    except PreprocessError:
-        raise
-    except Image.DecompressionBombError:
-        raise PreprocessError("The image has too many pixels to decode safely.") from None
-    except OSError as error:
-        if isinstance(error, FileNotFoundError | IsADirectoryError):
-            raise PreprocessError(f"No image file at {os.fspath(source)!r}.") from None
-        raise PreprocessError("The file is not an image this demo can read.") from None
-    except Exception:  # Pillow's decoders raise many types on hostile bytes
-        raise PreprocessError("The file is not an image this demo can read.") from None
-
-
-def _pil_array(image: Image.Image) -> np.ndarray:
-    """Pillow image -> uint8/uint16/float32 array with 1..4 channels, reduced to <= WORK_SIDE."""
-    if image.width * image.height > MAX_PIXELS:
-        raise PreprocessError("The image has too many pixels to process safely.")
-    try:
-        if image.mode.startswith("I"):  # 16-bit greyscale PNG and friends
-            image = image.convert("I")
-        elif image.mode not in ("L", "LA", "RGB", "RGBA", "F"):
-            alpha = "A" in image.getbands() or "transparency" in image.info
-            image = image.convert("RGBA" if alpha else "L" if image.mode == "1" else "RGB")
-        factor = math.ceil(max(image.size) / WORK_SIDE)
-        if factor > 1:
-            image = image.reduce(factor)
-        pixels = np.asarray(image)
-    except Exception:  # an exotic mode Pillow cannot convert, or a lazily opened broken file
-        raise PreprocessError(f"Cannot read a Pillow image in mode {image.mode}.") from None
-    if image.mode != "I":
-        return pixels
-    pixels = pixels.astype(np.float32)
-    peak = 65535.0 if pixels.size and pixels.max() > 255 else 255.0
-    return np.clip(pixels / peak, 0.0, 1.0)
-
-
-def _planes(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate an array image and return its luma and alpha (or None), float32 in 0..1."""
-    if array.dtype not in _FULL_SCALE and array.dtype not in _FLOATS:
-        raise PreprocessError(
-            f"Unsupported pixel type {array.dtype}; send uint8, uint16 or float32/64 pixels."
-        )
-    if array.ndim == 2:
-        array = array[:, :, None]
-    if array.ndim != 3 or not 1 <= array.shape[2] <= 4:
-        raise PreprocessError(f"Expected an HxW image with 1 to 4 channels, got {array.shape}.")
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise PreprocessError("The image has no pixels.")
-    pixels = _shrink(array)
-    if not np.isfinite(pixels).all():
-        raise PreprocessError("The image contains NaN or infinite pixel values.")
-    if array.dtype in _FULL_SCALE:
-        pixels /= _FULL_SCALE[array.dtype]
-    elif pixels.min() < 0 or pixels.max() > 255:
-        raise PreprocessError("Float pixel values must lie in 0..1 or 0..255.")
-    elif pixels.max() > 1:
-        pixels /= 255.0
-    channels = pixels.shape[2]
-    if channels <= 2:
-        luma = pixels[:, :, 0]
-    else:
-        luma = pixels[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return luma, (pixels[:, :, -1] if channels in (2, 4) else None)
-
-
-def _shrink(array: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
-    """Area-average (H, W, C) to at most `side` px, chunk by chunk so huge inputs stay cheap."""
-    height, width, _ = array.shape
-    factor = math.ceil(max(height, width) / side)
-    fy, fx = min(factor, height), min(factor, width)
-    if fy == fx == 1:
-        return array.astype(np.float32)
-    rows, cols = height // fy, width // fx
-    step = max(1, 2**22 // (fy * array[0].size))
-    return np.concatenate(
-        [
-            _block_mean(array[start * fy : min(start + step, rows) * fy, : cols * fx], fy, fx)
-            for start in range(0, rows, step)
-        ]
-    )
-
-
-def _block_mean(array: np.ndarray, fy: int, fx: int) -> np.ndarray:
-    """Mean over fy x fx blocks of (H, W, ...) with H, W multiples of them; rows first (fast)."""
-    height, width = array.shape[:2]
-    rest = array.shape[2:]
-    summed = array.reshape(height // fy, fy, width, *rest).sum(axis=1, dtype=np.float32)
-    summed = summed.reshape(height // fy, width // fx, fx, *rest).sum(axis=2)
-    return summed / np.float32(fy * fx)
 
 
 def _border(plane: np.ndarray) -> np.ndarray:
@@ -275,7 +148,7 @@ def _coarse(plane: np.ndarray) -> tuple[np.ndarray, int]:
     """Block-mean to <= SCAN_SIDE, padding with paper so every pixel lands in a block."""
     factor = math.ceil(max(plane.shape) / SCAN_SIDE)
     pad = [(0, -size % factor) for size in plane.shape]
-    return _block_mean(np.pad(plane, pad), factor, factor), factor
+    return block_mean(np.pad(plane, pad), factor, factor), factor
 
 
 def _components(mask: np.ndarray) -> np.ndarray:

@@ -43,6 +43,7 @@ def test_two_processes_train_one_model(ddp_run):
     run_dir = ddp_run["run_dir"]
     card = json.loads((run_dir / "hrnn_mnist.json").read_text())
     assert card["world_size"] == 2
+    assert card["command"].startswith("torchrun --nproc_per_node=2 -m train ")
     assert card["images"]["train"] == 256
     assert card["weights_sha256"] == sha256_file(run_dir / "hrnn_mnist.pt")
     load_weights(run_dir / "hrnn_mnist.pt", HRNNConfig(row_hidden=8, col_hidden=8))

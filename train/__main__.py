@@ -5,6 +5,7 @@ per process).
 """
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -53,6 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def launcher() -> list[str]:
+    """How this process was started, for the card: torchrun sets WORLD_SIZE."""
+    world_size = int(os.environ.get("WORLD_SIZE", 1))
+    return ["torchrun", f"--nproc_per_node={world_size}"] if world_size > 1 else ["python"]
+
+
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     args = parse_args(given)
@@ -81,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             bf16=args.bf16,
             progress=not args.no_progress,
             model_config=HRNNConfig(row_hidden=args.row_hidden, col_hidden=args.col_hidden),
-            command=shlex.join(
-                ["python", "-m", "train", *(sys.argv[1:] if argv is None else argv)]
-            ),
+            command=shlex.join([*launcher(), "-m", "train", *given]),
         )
         run(options)
     except (TrainError, DataError, CheckpointError) as error:

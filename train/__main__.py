@@ -14,6 +14,7 @@ import torch
 
 from train.checkpoint import CheckpointError
 from train.data import DATA_DIR_ENV, DataError
+from train.device import DeviceError
 from train.model import HRNNConfig
 from train.recipes import RECIPES, get_recipe
 from train.run import RunOptions, TrainError, run
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             command=shlex.join([*launcher(), "-m", "train", *given]),
         )
         run(options)
-    except (TrainError, DataError, CheckpointError) as error:
+    except (TrainError, DeviceError, DataError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -16,9 +16,9 @@ import torch
 
 from train import loop
 from train.augment import AugmentConfig, augment
+from train.device import describe_device, pick_device
 from train.model import HRNN
 from train.recipes import get_recipe
-from train.run import describe_device, pick_device
 
 # (label, batch, threads, cuda graphs, bf16 autocast, torch.compile)
 CPU_SETTINGS = [

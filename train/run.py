@@ -25,6 +25,7 @@ from train.checkpoint import (
     safe_load,
 )
 from train.data import dataset_checksums, load_split
+from train.device import describe_device, pick_device, synchronize
 from train.model import HRNN, HRNNConfig
 from train.recipes import Recipe
 from train.report import epoch_line, write_outputs
@@ -53,35 +54,6 @@ class RunOptions:
     progress: bool = True
     command: str = ""
     model_config: HRNNConfig = HRNNConfig()
-
-
-def pick_device(name: str) -> torch.device:
-    """'auto' prefers CUDA, then Apple's MPS, then the CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        return torch.device("mps" if mps is not None and mps.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise TrainError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainError(f"device {name!r} was asked for, but this PyTorch sees no CUDA GPU")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise TrainError("device 'mps' was asked for, but Apple's MPS is not available here")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise TrainError(f"device {name!r} is not supported; use auto, cpu, cuda, cuda:N or mps")
-    return device
-
-
-def describe_device(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    if device.type == "cpu":
-        threads = torch.get_num_threads()
-        return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
-    return str(device)
 
 
 def hyperparameters(options: RunOptions, world_size: int) -> dict:
@@ -230,7 +202,7 @@ def run(options: RunOptions) -> dict:
             global_step = epoch * per_epoch + index
             loop.set_learning_rate(optimizer, loop.learning_rate(recipe, global_step, total_steps))
 
-        _synchronize(device)
+        synchronize(device)
         started = time.perf_counter()
         train_loss, train_acc = loop.train_epoch(
             step,
@@ -241,7 +213,7 @@ def run(options: RunOptions) -> dict:
             progress=options.progress and is_main,
             description=f"epoch {epoch + 1}/{recipe.epochs}",
         )
-        _synchronize(device)
+        synchronize(device)
         row = {
             "epoch": epoch + 1,
             "train_loss": train_loss,
@@ -294,11 +266,6 @@ def run(options: RunOptions) -> dict:
     return write_outputs(
         model, card, metrics, (test_x, test_y), options.run_dir, options.weights_out
     )
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _checkpoint(options, hparams, model, optimizer, epoch, metrics, best) -> dict:

@@ -18,7 +18,9 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 1
     return matrix
 
 
-def save_plots(metrics: list[dict], matrix: np.ndarray, run_dir: Path) -> list[Path]:
+def save_plots(
+    metrics: list[dict], matrix: np.ndarray, run_dir: Path, train_label: str = "train"
+) -> list[Path]:
     """curves.png and confusion_matrix.png; skipped (with a note) where matplotlib is absent."""
     try:
         import matplotlib
@@ -30,12 +32,10 @@ def save_plots(metrics: list[dict], matrix: np.ndarray, run_dir: Path) -> list[P
         return []
     epochs = [m["epoch"] for m in metrics]
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label in (("train_loss", "train"), ("val_loss", "validation"), ("test_loss", "test")):
-        if metrics and key in metrics[0]:
-            loss_axis.plot(epochs, [m[key] for m in metrics], marker="o", label=label)
-    for key, label in (("train_acc", "train"), ("val_acc", "validation"), ("test_acc", "test")):
-        if metrics and key in metrics[0]:
-            acc_axis.plot(epochs, [m[key] for m in metrics], marker="o", label=label)
+    for split, label in (("train", train_label), ("val", "validation"), ("test", "test")):
+        if metrics and f"{split}_loss" in metrics[0]:
+            loss_axis.plot(epochs, [m[f"{split}_loss"] for m in metrics], marker="o", label=label)
+            acc_axis.plot(epochs, [m[f"{split}_acc"] for m in metrics], marker="o", label=label)
     loss_axis.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
     acc_axis.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for axis in (loss_axis, acc_axis):
@@ -90,7 +90,17 @@ def write_outputs(
     atomic_write_json(
         {"labels": list(range(10)), "matrix": matrix.tolist()}, run_dir / "confusion_matrix.json"
     )
-    save_plots(metrics, matrix, run_dir)
+    recipe = card.get("recipe", {})
+    harder = [
+        name
+        for name, on in (
+            ("augmented", recipe.get("augment")),
+            ("label-smoothed", recipe.get("label_smoothing")),
+        )
+        if on
+    ]
+    train_label = f"train ({', '.join(harder)})" if harder else "train"
+    save_plots(metrics, matrix, run_dir, train_label)
     weights_path = run_dir / "hrnn_mnist.pt"
     save_weights(model.cpu(), weights_path)
     card = {

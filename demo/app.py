@@ -159,6 +159,15 @@ def png_file(image: np.ndarray | None, folder: Path) -> str | None:
     return str(target)
 
 
+def _picture(elem_id: str, caption: str) -> gr.Image:
+    """A captioned, lossless, read-only picture output."""
+    with gr.Column(min_width=120):
+        gr.Markdown(caption)
+        return gr.Image(
+            show_label=False, format="png", interactive=False, buttons=[], elem_id=elem_id
+        )
+
+
 def build_demo(models: Models | None = None) -> gr.Blocks:
     """The page; models are loaded here once unless given (tests pass their own)."""
     models = models or Models.load()
@@ -228,24 +237,12 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
                 status = gr.Markdown(EMPTY, elem_id="hrnn-status")
                 label = gr.Label(num_top_classes=3, label="Top 3", elem_id="hrnn-label")
                 with gr.Row():
-                    with gr.Column(min_width=120):
-                        gr.Markdown("**What the model sees** (28x28, after preprocessing)")
-                        seen = gr.Image(
-                            show_label=False,
-                            format="png",
-                            interactive=False,
-                            buttons=[],
-                            elem_id="hrnn-seen",
-                        )
-                    with gr.Column(min_width=120):
-                        gr.Markdown("**Belief after each row read** (rows down, classes across)")
-                        belief = gr.Image(
-                            show_label=False,
-                            format="png",
-                            interactive=False,
-                            buttons=[],
-                            elem_id="hrnn-belief",
-                        )
+                    seen = _picture(
+                        "hrnn-seen", "**What the model sees** (28x28, after preprocessing)"
+                    )
+                    belief = _picture(
+                        "hrnn-belief", "**Belief after each row read** (rows down, classes across)"
+                    )
         ink = gr.Textbox(visible=False)
         go = gr.Button("read", elem_id="hrnn-go", visible="hidden")
         outputs = [label, seen, belief, status]

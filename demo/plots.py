@@ -5,6 +5,8 @@ line up side by side: row k of the heatmap is what the column LSTM believes once
 rows 1..k of the image on its left.
 """
 
+from functools import lru_cache
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -21,6 +23,7 @@ _TEXT = (60, 60, 60)
 _HIGHLIGHT = (220, 40, 40)
 
 
+@lru_cache(maxsize=4)  # loaded once per size, not six times per request
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)

@@ -15,7 +15,7 @@ a fat brush), which is why MNIST models fail in live demos. `to_mnist` repeats M
 3. strokes far outside MNIST's widths are adjusted: eroded halfway back to MNIST's median
    width when over THIN_ABOVE times it, dilated up to it when under THICKEN_BELOW times it
    (hairlines). Halfway, because eroding all the way also erases the thin parts of a varying
-   stroke: measured by `python -m demo.evaluate_preprocessing`, halfway reads 2-3x-thick
+   stroke: measured by `python -m tools.evaluate_preprocessing`, halfway reads 2-3x-thick
    drawings best (95.9% against 90.5% unadjusted; all the way measured worse than none).
 
 Decisions: no ink, an all-transparent or uniform image, and a dot (a blob under DOT_RATIO

@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -20,8 +19,7 @@ from demo.classifier import (
     ModelError,
     softmax,
 )
-
-SAMPLE = Path(__file__).parent / "data" / "mnist_test_sample.npz"
+from tools.paths import SAMPLE
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,9 @@ import pytest
 from PIL import Image
 
 from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
-from demo.evaluate_preprocessing import draw_on_canvas
 from demo.predict import NO_INK, main
-
-SAMPLE = Path(__file__).parent / "data" / "mnist_test_sample.npz"
-REPO = Path(__file__).resolve().parent.parent
+from tools.evaluate_preprocessing import draw_on_canvas
+from tools.paths import REPO, SAMPLE
 
 pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="run python -m export first")
 

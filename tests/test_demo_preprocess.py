@@ -10,16 +10,14 @@ import struct
 import subprocess
 import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from demo.evaluate_preprocessing import draw_on_canvas
 from demo.preprocess import MNIST_STROKE, PreprocessError, stroke_width, to_mnist
-
-SAMPLE = Path(__file__).parent / "data" / "mnist_test_sample.npz"
+from tools.evaluate_preprocessing import draw_on_canvas
+from tools.paths import SAMPLE
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tools.paths import REPO
+
 IMPORT_NAME = {"pillow": "PIL"}  # distribution name -> import name where they differ
-NEVER_IN_DEMO = {"torch", "train", "export", "matplotlib", "torchvision"}
+NEVER_IN_DEMO = {"torch", "train", "export", "tools", "tests", "matplotlib", "torchvision"}
 BLOCKED = NEVER_IN_DEMO | {"sklearn", "onnx", "onnxscript", "playwright"}
 STDLIB = set(sys.stdlib_module_names)
 

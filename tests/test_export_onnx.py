@@ -20,10 +20,9 @@ import export.onnx_export as onnx_export
 import export.quantize as quantize
 from demo.classifier import Classifier
 from export.__main__ import main
+from tools.paths import REPO
 from train.checkpoint import save_weights, sha256_file
 from train.model import HRNN, HRNNConfig
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def make_weights(folder: Path, config: HRNNConfig | None = None, card: bool = True) -> Path:

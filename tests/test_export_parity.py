@@ -1,8 +1,6 @@
 """The headline guarantee: the shipped .onnx, run by the demo's own Classifier, is the
 shipped PyTorch model: max |p_torch - p_onnx| <= 1e-5 and the same digit every time."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -10,12 +8,8 @@ import torch
 from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
 from export.parity import MAX_PROB_DIFF, RANDOM_BATCHES, check_parity, compare, load_eval_set
 from export.quantize import evaluate_int8
+from tools.paths import SAMPLE, WEIGHTS, mnist_dir
 from train.checkpoint import load_weights, sha256_file
-
-REPO = Path(__file__).resolve().parents[1]
-WEIGHTS = REPO / "weights" / "hrnn_mnist.pt"
-SAMPLE = REPO / "tests" / "data" / "mnist_test_sample.npz"
-FULL_MNIST = REPO.parent / "shared" / "data" / "mnist"
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +75,7 @@ def test_int8_model_agrees_with_float_on_the_sample(sample):
 
 @pytest.mark.slow
 def test_shipped_onnx_matches_pytorch_on_full_mnist(model):
-    images, labels, source = load_eval_set(FULL_MNIST)
+    images, labels, source = load_eval_set(mnist_dir())
     if len(images) != 10_000:
         pytest.skip("full MNIST is not on this machine")
     result, _ = compare(source, model, Classifier(DEFAULT_MODEL), images, labels)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from train_support import one_thread
 
+from tools.paths import REPO
 from train.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
@@ -23,7 +24,6 @@ from train.checkpoint import (
 from train.model import HRNN, HRNNConfig
 
 TINY = HRNNConfig(row_hidden=8, col_hidden=8)
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE = Path(__file__).resolve().parent / "data" / "mnist_test_sample.npz"
+from tools.paths import SAMPLE
+
 CHECKSUMS_ENV = "HRNN_TEST_CHECKSUMS"
 LAUNCHER = Path(__file__).resolve()
 TINY_ARGS = ["--row-hidden", "8", "--col-hidden", "8", "--no-progress", "--device", "cpu"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from demo.liveserver import LiveApp, running_app
-from demo.measure_latency import CHROMIUM
+from tools.liveserver import LiveApp, running_app
+from tools.measure_latency import CHROMIUM
 
 ARTIFACTS = Path(os.environ.get("HRNN_E2E_ARTIFACTS", Path(tempfile.gettempdir()) / "hrnn-e2e"))
 
@@ -40,7 +40,7 @@ def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).is_file():
         pytest.skip(f"no Chromium at {CHROMIUM} (set HRNN_CHROMIUM)")
-    from demo.measure_latency import launch_chromium
+    from tools.measure_latency import launch_chromium
 
     with sync_api.sync_playwright() as playwright:
         chromium = launch_chromium(playwright)
@@ -50,7 +50,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_app, request):
-    from demo.measure_latency import open_page
+    from tools.measure_latency import open_page
 
     page = open_page(browser, live_app.url)
     yield page

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from demo.app import EMPTY_UPLOAD
-from demo.liveserver import REPO
+from tools.paths import REPO
 
 N_SAMPLES = 12
 

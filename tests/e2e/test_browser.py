@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from demo.app import EMPTY
-from demo.liveserver import REPO
-from demo.measure_latency import (
+from tools.paths import REPO
+from tools.measure_latency import (
     DIGITS,
     LABEL_EMPTY,
     LABEL_VALUE,

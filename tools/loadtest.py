@@ -1,6 +1,6 @@
 """Load benchmark: many concurrent gradio_client users against the live page on loopback.
 
-    python -m demo.loadtest [--clients 32] [--requests 50] [--max-seconds 150]
+    python -m tools.loadtest [--clients 32] [--requests 50] [--max-seconds 150]
 
 Starts `demo/app.py` in a child process, lets each client thread send MNIST test digits to
 /classify back to back (stopping early at --max-seconds), and reports errors (must be 0),
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from demo.liveserver import REPO, running_app
-from demo.measure_latency import percentile
+from tools.liveserver import REPO, running_app
+from tools.measure_latency import percentile
 
 
 def write_digits(folder: Path, count: int = 50) -> list[Path]:
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         alive = app.process.poll() is None
     latencies = out["latencies"]
     result = {
-        "command": " ".join(["python -m demo.loadtest", *sys.argv[1:]]),
+        "command": " ".join(["python -m tools.loadtest", *sys.argv[1:]]),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
         "clients": args.clients,
         "requests_per_client": args.requests,

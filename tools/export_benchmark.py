@@ -1,4 +1,4 @@
-"""python -m export.benchmark: how fast the shipped .onnx answers, against PyTorch eager.
+"""python -m tools.export_benchmark: how fast the shipped .onnx answers, against PyTorch eager.
 
 Latency is one image on one thread (what one request on the demo costs); throughput is
 batches of 256 on two threads. Float and int8 (and PyTorch) are measured in alternating
@@ -19,13 +19,12 @@ import torch
 
 from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
 from export.parity import onnx_outputs
+from tools.paths import REPO, SAMPLE, WEIGHTS
 from train.checkpoint import atomic_write_json, load_weights
 from train.model import HRNNConfig
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WEIGHTS = REPO / "weights" / "hrnn_mnist.pt"
+DEFAULT_WEIGHTS = WEIGHTS
 DEFAULT_RESULTS = REPO / "results" / "export_benchmark.json"
-SAMPLE = REPO / "tests" / "data" / "mnist_test_sample.npz"
 TARGET_P50_MS = {"float32": 0.8, "int8": 0.5}
 LATENCY_RUNS = 3000  # per runtime, split into ROUNDS alternating rounds
 THROUGHPUT_RUNS = 15
@@ -229,7 +228,7 @@ def print_table(result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m export.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.export_benchmark", description=__doc__)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--int8", type=Path, default=INT8_MODEL)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)

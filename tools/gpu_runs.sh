@@ -14,13 +14,13 @@ train() { python -m train --device cuda --no-progress "$@"; }
 case "${1:-speed}" in
   speed)
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$RUNS/gpu.txt"
-    python -m train.benchmark --device cuda --steps 100 --blocks 3 --json "$RUNS/train_benchmark_gpu.json"
+    python -m tools.train_benchmark --device cuda --steps 100 --blocks 3 --json "$RUNS/train_benchmark_gpu.json"
     train --recipe seed --run-dir "$RUNS/seed"
     train --recipe seed --epochs 1 --no-cuda-graphs --run-dir "$RUNS/seed-eager-1epoch"
     train --recipe fast --run-dir "$RUNS/fast"
     ;;
   bf16)
-    python -m train.benchmark --device cuda --steps 100 --blocks 3 --json "$RUNS/train_benchmark_gpu.json"
+    python -m tools.train_benchmark --device cuda --steps 100 --blocks 3 --json "$RUNS/train_benchmark_gpu.json"
     train --recipe seed --bf16 --run-dir "$RUNS/seed-bf16"
     train --recipe fast --bf16 --run-dir "$RUNS/fast-bf16"
     ;;

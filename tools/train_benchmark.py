@@ -1,4 +1,4 @@
-"""Training throughput in samples per second: `python -m train.benchmark [--device cuda]`.
+"""Training throughput in samples per second: `python -m tools.train_benchmark [--device cuda]`.
 
 Times the real training step (train/loop.py) on random MNIST-shaped batches for a few
 settings, reports the median of several timed blocks, and writes JSON. Timings on a
@@ -98,7 +98,7 @@ def augment_ms(device: torch.device, batch: int = 128, repeats: int = 50) -> flo
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m train.benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.train_benchmark", description=__doc__)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, help="steps per timed block (default: by device)")
     parser.add_argument("--blocks", type=int, default=5, help="timed blocks; the median is kept")

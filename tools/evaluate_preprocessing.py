@@ -1,6 +1,6 @@
 """How well does the demo read handwriting the model never saw, with and without preprocessing?
 
-    python -m demo.evaluate_preprocessing [--model demo/hrnn_mnist.onnx] [--count 1500]
+    python -m tools.evaluate_preprocessing [--model demo/hrnn_mnist.onnx] [--count 1500]
 
 Foreign handwriting, each read twice: through `demo.preprocess.to_mnist`, and through a
 naive resize of the whole canvas to 28x28 (polarity fixed, nothing else):
@@ -29,11 +29,10 @@ from PIL import Image, ImageFilter
 
 from demo.classifier import DEFAULT_MODEL, Classifier
 from demo.preprocess import to_mnist
+from tools.paths import REPO, RESULTS, SAMPLE, SHARED_DATA
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "tests" / "data" / "mnist_test_sample.npz"
-SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
-RESULTS = REPO / "results" / "preprocessing_eval.json"
+SHARED_MNIST = SHARED_DATA / "mnist"
+RESULTS_FILE = RESULTS / "preprocessing_eval.json"
 CANVAS = 400
 SEED = 20240601
 
@@ -154,7 +153,7 @@ def evaluate(model: Path, count: int, seed: int = SEED) -> dict:
             "preprocess_ms_per_image": round(1000 * seconds / max(1, len(cases)), 2),
         }
     return {
-        "command": "python -m demo.evaluate_preprocessing",
+        "command": "python -m tools.evaluate_preprocessing",
         "model": str(
             model.resolve().relative_to(REPO) if model.resolve().is_relative_to(REPO) else model
         ),
@@ -175,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--count", type=int, default=1500, help="MNIST digits to redraw (half again, fat)"
     )
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS_FILE)
     args = parser.parse_args(argv)
     started = time.perf_counter()
     result = evaluate(args.model, args.count)

@@ -1,7 +1,7 @@
 """Stroke-end-to-label latency in Chromium on loopback: this page vs a stock Sketchpad page.
 
-    python -m demo.measure_latency [--strokes 20] [--no-stock]
-    python -m demo.measure_latency --screenshot docs/screenshot.png
+    python -m tools.measure_latency [--strokes 20] [--no-stock]
+    python -m tools.measure_latency --screenshot docs/screenshot.png
 
 Each trial clears the canvas, waits for the empty state, draws one digit-like stroke with the
 mouse and times, inside the page, from the pointerup event to the first animation frame after
@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from demo.liveserver import REPO, running_app
+from tools.liveserver import REPO, running_app
 
 CHROMIUM = os.environ.get("HRNN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -213,14 +213,14 @@ def main(argv: list[str] | None = None) -> None:
         "what": "ms from a stroke's pointerup to the first frame showing the new top-3 label",
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
         "browser": "Chromium (headless, --disable-gpu: software GL), loopback",
-        "command": " ".join(["python -m demo.measure_latency", *sys.argv[1:]]),
+        "command": " ".join(["python -m tools.measure_latency", *sys.argv[1:]]),
     }
     with running_app() as app:
         result["after"] = measure(app.url, args.strokes, stock=False)
         result["after"]["page"] = "demo/app.py (ink read from the canvas, hidden-button event)"
     print(f"after : p50 {result['after']['p50_ms']} ms, p95 {result['after']['p95_ms']} ms")
     if not args.no_stock:
-        command = ("-m", "demo.measure_latency", "--serve-stock")
+        command = ("-m", "tools.measure_latency", "--serve-stock")
         with running_app(command) as app:
             result["before"] = measure(app.url, max(5, args.strokes // 2), stock=True)
             result["before"]["page"] = "gr.Sketchpad() defaults + .change (stock)"

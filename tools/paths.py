@@ -1,0 +1,18 @@
+"""Where things live in a checkout, written once for the tools and the tests."""
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "results"
+SAMPLE = REPO / "tests" / "data" / "mnist_test_sample.npz"  # 1,000 real MNIST test digits
+WEIGHTS = REPO / "weights" / "hrnn_mnist.pt"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def mnist_dir() -> Path | None:
+    """Full MNIST: $HRNN_MNIST_DATA, else the shared copy beside the checkout, else None."""
+    for candidate in (os.environ.get("HRNN_MNIST_DATA"), SHARED_DATA / "mnist"):
+        if candidate and (Path(candidate) / "t10k-labels-idx1-ubyte.gz").is_file():
+            return Path(candidate)
+    return None

@@ -54,7 +54,8 @@ class ModelCard:
                 card.image_size > 0
                 and card.digit_box > 0
                 and card.pixel_scale > 0
-                and card.ink
+                and card.temperature > 0
+                and 0 <= card.sure_at < 1
                 and len(card.class_names) > 0
                 and card.precision
                 and card.input_name
@@ -78,8 +79,14 @@ class ModelCard:
         return float(self.raw["input"]["pixel_scale"])
 
     @property
-    def ink(self) -> str:
-        return str(self.raw["input"]["ink"])
+    def temperature(self) -> float:
+        """Logits are divided by this before softmax: fitted on validation, 1.0 if never fitted."""
+        return float(self.raw.get("calibration", {}).get("temperature", 1.0))
+
+    @property
+    def sure_at(self) -> float:
+        """Calibrated top probabilities below this are shown as 'not sure' (0: always sure)."""
+        return float(self.raw.get("calibration", {}).get("sure_at", 0.0))
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -98,7 +105,7 @@ class ModelCard:
 class Prediction:
     """Everything one forward pass says; row_* are the beliefs after rows 1..k."""
 
-    probabilities: np.ndarray  # (N, classes) float32
+    probabilities: np.ndarray  # (N, classes) float32, calibrated by the card's temperature
     logits: np.ndarray  # (N, classes) float32
     row_probabilities: np.ndarray  # (N, rows, classes) float32
     row_logits: np.ndarray  # (N, rows, classes) float32
@@ -178,9 +185,10 @@ class Classifier:
         ]
         logits = np.concatenate([out[0] for out in outputs]).astype(np.float32, copy=False)
         row_logits = np.concatenate([out[1] for out in outputs]).astype(np.float32, copy=False)
+        temperature = np.float32(self.card.temperature)  # calibrated: 90% means right 9 in 10
         return Prediction(
-            probabilities=softmax(logits),
+            probabilities=softmax(logits / temperature),
             logits=logits,
-            row_probabilities=softmax(row_logits),
+            row_probabilities=softmax(row_logits / temperature),
             row_logits=row_logits,
         )

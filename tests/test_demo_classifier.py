@@ -59,10 +59,24 @@ def card_dict(**changes) -> dict:
 def test_card_properties_come_from_the_json():
     card = ModelCard.from_json(json.dumps(card_dict(precision="int8")))
     assert (card.image_size, card.digit_box, card.pixel_scale) == (28, 20, 255.0)
-    assert card.ink == "white-on-black"
     assert card.class_names == tuple("0123456789")
     assert card.precision == "int8"
     assert card.input_name == "image"
+
+
+def test_an_uncalibrated_card_changes_nothing_and_a_calibrated_one_says_how():
+    plain = ModelCard.from_json(json.dumps(card_dict()))
+    assert (plain.temperature, plain.sure_at) == (1.0, 0.0)
+    fitted = ModelCard.from_json(
+        json.dumps(card_dict(calibration={"temperature": 1.7, "sure_at": 0.6}))
+    )
+    assert (fitted.temperature, fitted.sure_at) == (1.7, 0.6)
+
+
+@pytest.mark.parametrize("calibration", [{"temperature": 0}, {"temperature": -1}, {"sure_at": 1}])
+def test_a_card_with_an_impossible_calibration_is_refused(calibration):
+    with pytest.raises(ModelError):
+        ModelCard.from_json(json.dumps(card_dict(calibration=calibration)))
 
 
 @pytest.mark.parametrize(
@@ -85,7 +99,7 @@ def test_shipped_model_card_matches_the_contract(classifier):
     card = classifier.card
     assert card.raw["name"] == "hrnn-mnist"
     assert (card.image_size, card.digit_box, card.pixel_scale) == (28, 20, 255.0)
-    assert card.ink == "white-on-black"
+    assert card.raw["input"]["ink"] == "white-on-black"
     assert card.class_names == tuple("0123456789")
     assert card.precision == "float32"
     assert card.raw["outputs"] == {"logits": ["batch", 10], "row_logits": ["batch", 28, 10]}
@@ -252,3 +266,20 @@ def test_classifier_needs_neither_torch_nor_onnx():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_cards_temperature_is_what_the_probabilities_use(tmp_path, digits):
+    proto = onnx.load(str(DEFAULT_MODEL))
+    for prop in proto.metadata_props:
+        if prop.key == "model_card":
+            card = json.loads(prop.value)
+            card["calibration"] = {"temperature": 2.5, "sure_at": 0.5}
+            prop.value = json.dumps(card)
+    path = tmp_path / "hot.onnx"
+    onnx.save(proto, str(path))
+    images = digits[:8]
+    hot, shipped = Classifier(path).predict(images), Classifier(DEFAULT_MODEL).predict(images)
+    np.testing.assert_array_equal(hot.logits, shipped.logits)  # the network is the same
+    np.testing.assert_allclose(hot.probabilities, softmax(hot.logits / 2.5), atol=1e-6)
+    np.testing.assert_allclose(hot.row_probabilities, softmax(hot.row_logits / 2.5), atol=1e-6)
+    assert hot.probabilities.max(1).mean() < shipped.probabilities.max(1).mean()

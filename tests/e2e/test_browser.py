@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from demo.app import EMPTY
-from tools.paths import REPO
 from tools.measure_latency import (
     DIGITS,
     LABEL_EMPTY,
@@ -23,6 +22,7 @@ from tools.measure_latency import (
     timed_digit,
     wait_label,
 )
+from tools.paths import REPO
 
 SEEN_IMG = "#hrnn-seen img"
 

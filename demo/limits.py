@@ -1,0 +1,208 @@
+"""Body limits and route rules in front of Gradio: one ASGI middleware, plus allocator tuning.
+
+Each route gets the body size the page really sends (a drawing's ink is a few kB; an upload is
+one photo), arrives within BODY_SECONDS or is dropped, and queue calls are checked for shape
+before Gradio sees them, so a malformed call is a 4xx sentence instead of a 500.
+"""
+
+import asyncio
+import ctypes
+import json
+import re
+
+import gradio as gr
+
+PREFIX = "/gradio_api"
+MAX_FILE_BYTES = 10 * 2**20  # one phone photo (~3-8 MB JPEG) with room to spare
+UPLOAD_BODY = MAX_FILE_BYTES + 64 * 2**10  # the file plus multipart headers
+JOIN_BODY = 512 * 2**10  # a 280x280 ink PNG as a data URL is a few kB; 512 KiB caps any drawing
+SMALL_BODY = 16 * 2**10  # every other route (cancel, heartbeat, component calls)
+MAX_PARTS = 2  # one file per upload request (Gradio's parser would take 1,000)
+UPLOADS_AT_ONCE = 4  # uploads in flight; more are told the server is busy
+BODY_SECONDS = 30.0  # a body that trickles in slower than this is dropped (slowloris)
+MAX_DATA_ITEMS = 8  # the page's events take at most 2 inputs
+SESSION_HASH = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CLOSED = ("/run/", "/api/", "/deep_link", "/run-history", "/runs", "/mcp", "/proxy=")
+QUEUED = ("/queue/join", "/call/")
+
+
+class _Refusal(Exception):
+    """Raised inside the middleware to answer one status with one sentence."""
+
+    def __init__(self, status: int, sentence: str):
+        super().__init__(sentence)
+        self.status, self.sentence = status, sentence
+
+
+class Limits:
+    """ASGI middleware enforcing the table above; `blocks` is the app whose events are checked."""
+
+    def __init__(self, app, blocks: gr.Blocks):
+        self.app, self.blocks = app, blocks
+        self.uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked_send(message):
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            route = _route(scope["path"])
+            if route.startswith(CLOSED):
+                raise _Refusal(404, "Not found.")
+            headers = dict(scope["headers"])
+            limit = _limit(route)
+            _check_length(headers, limit)
+            if route.startswith(QUEUED) and scope["method"] == "POST":
+                body = await _read_all(receive, limit)
+                _check_event(route, body, self.blocks)
+                return await self.app(scope, _replay(body, receive), tracked_send)
+            if route == "/upload":
+                if self.uploads.locked():
+                    raise _Refusal(503, "The server is busy; please try again in a moment.")
+                async with self.uploads:
+                    boundary = _boundary(headers)
+                    counted = _counting(receive, limit, boundary)
+                    return await self.app(scope, counted, tracked_send)
+            return await self.app(scope, _counting(receive, limit, None), tracked_send)
+        except _Refusal as refusal:
+            if not started:
+                await _answer(send, refusal.status, refusal.sentence)
+
+
+def tune_malloc() -> None:
+    """Make glibc hand big buffers back: fixed mmap threshold, two arenas (Linux only)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
+    libc.mallopt(m_mmap_threshold, 256 * 2**10)
+    libc.mallopt(m_trim_threshold, 1 * 2**20)
+    libc.mallopt(m_arena_max, 2)
+
+
+def _route(path: str) -> str:
+    """The path below the Gradio API prefix ('' for the page itself)."""
+    return path[len(PREFIX) :] if path.startswith(PREFIX + "/") else ""
+
+
+def _limit(route: str) -> int:
+    if route == "/upload":
+        return UPLOAD_BODY
+    return JOIN_BODY if route.startswith(QUEUED) else SMALL_BODY
+
+
+def _check_length(headers: dict, limit: int) -> None:
+    raw = headers.get(b"content-length")
+    if raw is None:
+        return
+    if not raw.isdigit():
+        raise _Refusal(400, "The request has an invalid Content-Length.")
+    if int(raw) > limit:
+        raise _Refusal(413, f"The request is larger than this route accepts ({limit} bytes).")
+
+
+async def _next(receive) -> dict:
+    try:
+        return await asyncio.wait_for(receive(), BODY_SECONDS)
+    except asyncio.TimeoutError:
+        raise _Refusal(408, "The request body arrived too slowly.") from None
+
+
+async def _read_all(receive, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await _next(receive)
+        if message["type"] == "http.disconnect":
+            raise _Refusal(400, "The client went away.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _Refusal(413, f"The request is larger than this route accepts ({limit} bytes).")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive):
+    """Hand the checked body on once, then pass the client's own messages (disconnects)."""
+    sent = False
+
+    async def replayed():
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+def _counting(receive, limit: int, boundary: bytes | None):
+    """receive() that refuses past `limit` bytes or (multipart) past MAX_PARTS parts."""
+    size, parts, tail = 0, 0, b""
+
+    async def counted():
+        nonlocal size, parts, tail
+        message = await _next(receive)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _Refusal(413, f"The request is larger than this route accepts ({limit} bytes).")
+        if boundary:
+            window = tail + chunk
+            parts += window.count(boundary) - tail.count(boundary)
+            tail = window[-len(boundary) + 1 :] if len(boundary) > 1 else b""
+            if parts > MAX_PARTS:  # the closing delimiter counts once too
+                raise _Refusal(413, "Upload one file at a time.")
+        return message
+
+    return counted
+
+
+def _boundary(headers: dict) -> bytes | None:
+    kind = headers.get(b"content-type", b"").decode("latin-1")
+    match = re.search(r'boundary="?([^";]+)"?', kind)
+    return ("--" + match.group(1)).encode("latin-1") if match else None
+
+
+def _check_event(route: str, body: bytes, blocks: gr.Blocks) -> None:
+    """A queue call must name an existing event and carry a list of a few inputs."""
+    try:
+        call = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise _Refusal(422, "The request body is not valid JSON.") from None
+    if not isinstance(call, dict):
+        raise _Refusal(422, "The request body must be a JSON object.")
+    if route.startswith("/call/"):
+        name = route.removeprefix("/call/").removeprefix("v2/").strip("/")
+        public = {fn.api_name for fn in blocks.fns.values() if fn.api_visibility == "public"}
+        if name not in public:
+            raise _Refusal(404, "No such endpoint.")
+        if route.startswith("/call/v2/"):
+            return
+    else:
+        fn_index, session = call.get("fn_index"), call.get("session_hash")
+        if type(fn_index) is not int or fn_index not in blocks.fns:
+            raise _Refusal(422, "Unknown fn_index.")
+        if not isinstance(session, str) or not SESSION_HASH.fullmatch(session):
+            raise _Refusal(422, "session_hash must be 1-64 letters, digits, '-' or '_'.")
+        trigger = call.get("trigger_id")
+        if trigger is not None and type(trigger) is not int:
+            raise _Refusal(422, "trigger_id must be an integer.")
+    data = call.get("data")
+    if not isinstance(data, list) or len(data) > MAX_DATA_ITEMS:
+        raise _Refusal(422, f"data must be a list of at most {MAX_DATA_ITEMS} inputs.")
+
+
+async def _answer(send, status: int, sentence: str) -> None:
+    body = json.dumps({"detail": sentence}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

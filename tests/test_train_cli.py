@@ -15,12 +15,14 @@ import pytest
 import torch
 from train_support import TINY_ARGS, one_thread, snapshot, write_tiny_mnist
 
-from train import data, loop
+from train import data
+from train import run as run_module
 from train.__main__ import main
 from train.checkpoint import load_weights, sha256_file
+from train.config import make_config
 from train.model import HRNNConfig
-from train.recipes import Recipe
-from train.run import RunOptions, run
+from train.run import run
+from train.step import evaluate
 
 TINY = HRNNConfig(row_hidden=8, col_hidden=8)
 SMALL = ["--threads", "1", "--limit-train", "256", "--limit-test", "100", "--epochs", "2"]
@@ -91,14 +93,16 @@ def test_a_run_writes_its_files(finished):
     for png in ("curves.png", "confusion_matrix.png"):
         assert (finished["run_dir"] / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "world size 1" in finished["stdout"]
-    assert "data: 256 train, 0 validation, 100 test images" in finished["stdout"]
+    assert "data: 256 train, 0 val, 100 test images" in finished["stdout"]
 
 
 def test_config_and_metrics(finished):
     config = json.loads((finished["run_dir"] / "config.json").read_text())
     assert config["command"].startswith("python -m train ")
-    assert config["hparams"]["model_config"] == TINY.to_dict()
-    assert config["hparams"]["recipe"]["epochs"] == 2 and config["hparams"]["seed"] == 0
+    hparams = config["hparams"]
+    assert (hparams["row_hidden"], hparams["col_hidden"]) == (8, 8)
+    assert hparams["recipe"] == "seed" and hparams["epochs"] == 2 and hparams["seed"] == 0
+    assert "run_dir" not in hparams and "device" not in hparams  # where and how: not the result
     metrics = json.loads((finished["run_dir"] / "metrics.json").read_text())
     assert [row["epoch"] for row in metrics] == [1, 2]
     for row in metrics:
@@ -114,8 +118,12 @@ def test_the_card_describes_the_weights(finished):
     assert card["data_sha256"] == {name: data.PAYLOAD_SHA256[name] for name in card["data_sha256"]}
     assert len(card["data_sha256"]) == 4
     assert card["model_config"] == TINY.to_dict() and card["world_size"] == 1
-    assert card["epochs"] == 2 and card["selected_epoch"] == 2
-    assert card["images"] == {"train": 256, "validation": 0, "test": 100}
+    assert card["config"]["epochs"] == 2 and card["selected_epoch"] == 2
+    assert card["images"] == {"train": 256, "val": 0, "test": 100}
+    assert card["training_data"] == [
+        {"name": "MNIST training set (LeCun & Cortes)", "licence": "CC BY-SA 3.0", "samples": 256}
+    ]
+    assert "calibration" not in card  # nothing held out: nothing to calibrate on
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert card["test_accuracy"] == pytest.approx(metrics[-1]["test_acc"])
     matrix = json.loads((run_dir / "confusion_matrix.json").read_text())["matrix"]
@@ -128,7 +136,7 @@ def test_the_card_describes_the_weights(finished):
 def test_the_weights_score_what_the_card_says(finished):
     images, labels = data.load_split("test", finished["mnist"], download=False)
     model = load_weights(finished["run_dir"] / "hrnn_mnist.pt", TINY)
-    _, accuracy, _ = loop.evaluate(model, torch.tensor(images), torch.tensor(labels))
+    _, accuracy, _ = evaluate(model, torch.tensor(images), torch.tensor(labels))
     card = json.loads((finished["run_dir"] / "hrnn_mnist.json").read_text())
     assert accuracy == pytest.approx(card["test_accuracy"])
 
@@ -150,9 +158,10 @@ def test_the_same_seed_gives_the_same_weights(finished, tmp_path):
 
 def test_the_card_counts_the_images_really_used(mnist, tmp_path):
     """A recipe with a validation set, on a subset: the card must report the real split."""
-    recipe = Recipe("tiny", epochs=1, batch_size=32, optimizer="rmsprop", lr=1e-3, val_size=100)
-    options = RunOptions(
-        recipe=recipe,
+    config = make_config(
+        "seed",
+        epochs=1,
+        val_size=100,
         run_dir=tmp_path / "run",
         device="cpu",
         data_dir=str(mnist),
@@ -160,13 +169,14 @@ def test_the_card_counts_the_images_really_used(mnist, tmp_path):
         limit_train=256,
         limit_test=50,
         progress=False,
-        model_config=TINY,
+        row_hidden=TINY.row_hidden,
+        col_hidden=TINY.col_hidden,
     )
     with contextlib.redirect_stdout(io.StringIO()) as out:
-        card = run(options)
+        card = run(config)
     # 300 training digits: 100 carved off for validation, limited to 256 // 4 = 64.
-    assert "data: 200 train, 64 validation, 50 test images" in out.getvalue()
-    assert card["images"] == {"train": 200, "validation": 64, "test": 50}
+    assert "data: 200 train, 64 val, 50 test images" in out.getvalue()
+    assert card["images"] == {"train": 200, "val": 64, "test": 50}
     assert card["selected_by"] == "validation accuracy" and card["val_accuracy"] is not None
 
 
@@ -174,21 +184,21 @@ def test_the_card_counts_the_images_really_used(mnist, tmp_path):
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(finished, tmp_path, monkeypatch):
-    real_epoch = loop.train_epoch
+    real_bar = run_module.progress_bar
 
-    def interrupted_in_epoch_2(*args, **kwargs):
-        if kwargs["description"].startswith("epoch 2/"):
+    def interrupted_in_epoch_2(total, description, enabled):
+        if description.startswith("epoch 2/"):
             raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
+        return real_bar(total, description, enabled)
 
     run_dir = tmp_path / "run"
-    monkeypatch.setattr(loop, "train_epoch", interrupted_in_epoch_2)
+    monkeypatch.setattr(run_module, "progress_bar", interrupted_in_epoch_2)
     code, _, stderr = train(finished["mnist"], run_dir, "--seed", "0")
     assert code == 130 and "--resume continues" in stderr
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert not (run_dir / "hrnn_mnist.pt").exists()
 
-    monkeypatch.setattr(loop, "train_epoch", real_epoch)
+    monkeypatch.setattr(run_module, "progress_bar", real_bar)
     code, stdout, stderr = train(finished["mnist"], run_dir, "--seed", "0", "--resume")
     assert code == 0, stderr
     assert f"resuming {run_dir} after epoch 1" in stdout
@@ -209,11 +219,11 @@ def test_resuming_a_finished_run_changes_no_weights(finished, tmp_path):
 @pytest.mark.parametrize(
     ("change", "named"),
     [
-        (["--lr", "0.01"], "recipe"),
-        (["--epochs", "3"], "recipe"),
+        (["--lr", "0.01"], "lr"),
+        (["--epochs", "3"], "epochs"),
         (["--seed", "1"], "seed"),
         (["--limit-train", "128"], "limit_train"),
-        (["--row-hidden", "16"], "model_config"),
+        (["--row-hidden", "16"], "row_hidden"),
     ],
 )
 def test_resume_with_other_settings_is_refused_and_writes_nothing(

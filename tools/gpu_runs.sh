@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every GPU number in the README, and the shipped weights, come from this script.
-#   bash train/gpu_runs.sh speed        # step throughput, the seed recipe, the fast recipe
-#   bash train/gpu_runs.sh bf16         # the seed and fast recipes again, bfloat16 autocast
-#   bash train/gpu_runs.sh best [SEEDS] # the best recipe, one process per seed, side by side
+#   bash tools/gpu_runs.sh speed        # step throughput, the seed recipe, the fast recipe
+#   bash tools/gpu_runs.sh bf16         # the seed and fast recipes again, bfloat16 autocast
+#   bash tools/gpu_runs.sh best [SEEDS] # the best recipe, one process per seed, side by side
 # Runs land in $RUNS (default runs/gpu). The shipped weights are the best-recipe run with the
 # highest validation accuracy (train/select_best.py); the test set plays no part in that choice.
 set -euo pipefail

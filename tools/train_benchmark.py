@@ -1,6 +1,6 @@
 """Training throughput in samples per second: `python -m tools.train_benchmark [--device cuda]`.
 
-Times the real training step (train/loop.py) on random MNIST-shaped batches for a few
+Times the real training step (train/step.py) on random MNIST-shaped batches for a few
 settings, reports the median of several timed blocks, and writes JSON. Timings on a
 shared machine wobble: compare ratios from one run, not numbers across runs.
 """
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from train import loop
+from train import step as step_fns
 from train.augment import AugmentConfig, augment
+from train.config import make_config
 from train.device import describe_device, pick_device
 from train.model import HRNN
-from train.recipes import get_recipe
 
 # (label, batch, threads, cuda graphs, bf16 autocast, torch.compile)
 CPU_SETTINGS = [
@@ -74,13 +74,13 @@ def measure(
     model = HRNN().to(device).train()
     if compile_model:  # the LSTMs stay single ATen ops, so this only fuses the glue
         model = torch.compile(model)
-    recipe = get_recipe("seed", batch_size=batch)
-    optimizer = loop.make_optimizer(model, recipe, capturable=graphs)
-    step = loop.make_step(model, optimizer, recipe, bf16=bf16)
+    recipe = make_config("seed", batch_size=batch)
+    optimizer = step_fns.make_optimizer(model, recipe, capturable=graphs)
+    step = step_fns.make_step(model, optimizer, recipe, bf16=bf16)
     images = torch.rand(batch, 28, 28, device=device)
     labels = torch.randint(0, 10, (batch,), device=device)
     if graphs:
-        step = loop.capture_step(model, optimizer, step, images, labels)
+        step = step_fns.capture_step(model, optimizer, step, images, labels)
     return time_steps(step, images, labels, steps, blocks, device)
 
 

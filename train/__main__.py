@@ -13,11 +13,10 @@ from pathlib import Path
 import torch
 
 from train.checkpoint import CheckpointError
+from train.config import RECIPES, make_config
 from train.data import DATA_DIR_ENV, DataError
 from train.device import DeviceError
-from train.model import HRNNConfig
-from train.recipes import RECIPES, get_recipe
-from train.run import RunOptions, TrainError, run
+from train.run import TrainError, run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,17 +29,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--recipe",
         default="seed",
         choices=sorted(RECIPES),
-        help="seed = the Keras example; best = the strongest recipe",
+        help="seed = the Keras example (default); best = strongest on MNIST; "
+        "writers = best fine-tuned on MNIST + pendigits strokes, calibrated",
     )
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
     parser.add_argument("--lr", type=float, help="override the recipe's learning rate")
-    parser.add_argument("--row-hidden", type=int, default=128, help="row LSTM units")
-    parser.add_argument("--col-hidden", type=int, default=128, help="column LSTM units")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda[:N] or mps")
+    parser.add_argument(
+        "--init-from", help="start from these weights (writers: weights/hrnn_mnist_best.pt)"
+    )
+    parser.add_argument("--row-hidden", type=int, default=128, help="row LSTM units (default 128)")
+    parser.add_argument(
+        "--col-hidden", type=int, default=128, help="column LSTM units (default 128)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="weights, data order, augmentation (default 0)"
+    )
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda[:N] or mps")
     parser.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's choice)")
-    parser.add_argument("--data-dir", help=f"MNIST folder (default: ${DATA_DIR_ENV} or cache)")
+    parser.add_argument(
+        "--data-dir",
+        help=f"MNIST folder (default: ${DATA_DIR_ENV}, else ~/.cache/hrnn-mnist/mnist)",
+    )
+    parser.add_argument(
+        "--pendigits",
+        dest="pendigits_path",
+        help="pendigits file or folder (default ../shared/data/pendigits)",
+    )
     parser.add_argument("--offline", action="store_true", help="never download MNIST")
     parser.add_argument("--run-dir", type=Path, help="the run's folder (default runs/RECIPE)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
@@ -67,31 +82,36 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        recipe = get_recipe(args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr)
         if any(limit is not None and limit < 1 for limit in (args.limit_train, args.limit_test)):
             raise TrainError("--limit-train and --limit-test must be at least 1")
-        if min(recipe.epochs, recipe.batch_size, args.row_hidden, args.col_hidden) < 1:
-            raise TrainError("--epochs, --batch-size and the hidden sizes must be at least 1")
         if args.weights_out is not None and not args.weights_out.parent.is_dir():
             raise TrainError(f"--weights-out folder {args.weights_out.parent} does not exist")
-        options = RunOptions(
-            recipe=recipe,
-            run_dir=args.run_dir or Path("runs") / recipe.name,
+        config = make_config(
+            args.recipe,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            init_from=args.init_from,
+            row_hidden=args.row_hidden,
+            col_hidden=args.col_hidden,
             seed=args.seed,
+            bf16=args.bf16,
+            limit_train=args.limit_train,
+            limit_test=args.limit_test,
+            run_dir=args.run_dir,
             device=args.device,
             data_dir=args.data_dir,
+            pendigits_path=args.pendigits_path,
             download=not args.offline,
             resume=args.resume,
             weights_out=args.weights_out,
-            limit_train=args.limit_train,
-            limit_test=args.limit_test,
             cuda_graphs=not args.no_cuda_graphs,
-            bf16=args.bf16,
             progress=not args.no_progress,
-            model_config=HRNNConfig(row_hidden=args.row_hidden, col_hidden=args.col_hidden),
             command=shlex.join([*launcher(), "-m", "train", *given]),
         )
-        run(options)
+        if min(config.epochs, config.batch_size, config.row_hidden, config.col_hidden) < 1:
+            raise TrainError("--epochs, --batch-size and the hidden sizes must be at least 1")
+        run(config)
     except (TrainError, DeviceError, DataError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -42,17 +42,16 @@ class HRNN(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Keras's LSTM initialisation, which the seed recipe's results were obtained with.
+        """Keras's LSTM initialisation, the one the Keras example's results came from.
 
-        Glorot-uniform input weights, orthogonal recurrent weights per gate, and a forget
-        gate bias of 1 so that early in training a row's first pixels are not forgotten
-        before its last ones arrive (28 steps, twice over).
+        Glorot-uniform input weights; the whole recurrent kernel orthogonal, as Keras does
+        (its columns, not each gate's block); forget bias 1, so a row's first pixels survive.
         """
         for lstm in (self.row_encoder, self.col_encoder):
             hidden = lstm.hidden_size
             nn.init.xavier_uniform_(lstm.weight_ih_l0)  # Keras's fans: inputs and 4 gates
-            for gate in lstm.weight_hh_l0.view(4, hidden, hidden):
-                nn.init.orthogonal_(gate)
+            # (4h, h) here is Keras's (h, 4h) kernel transposed: orthonormal columns W^T W = I.
+            nn.init.orthogonal_(lstm.weight_hh_l0)
             nn.init.zeros_(lstm.bias_ih_l0)
             nn.init.zeros_(lstm.bias_hh_l0)
             with torch.no_grad():

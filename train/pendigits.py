@@ -81,7 +81,9 @@ def _parse(lines: list[str], source: str) -> list[PenDigit]:
             finish(number)
             text = line.rsplit('"', 2)
             if len(text) != 3 or len(text[1]) != 1 or not text[1].isdigit():
-                raise DataError(f'{source}:{number}: a .SEGMENT needs a digit label in quotes "0"-"9"')
+                raise DataError(
+                    f'{source}:{number}: a .SEGMENT needs a digit label in quotes "0"-"9"'
+                )
             label, writer, strokes, points = int(text[1]), None, [], None
         elif keyword == ".COMMENT" and label is not None:
             if len(words) < 3 or not words[2].isdigit():
@@ -141,9 +143,7 @@ def writer_splits(
     return train, validation, test
 
 
-def pack(
-    digits: list[PenDigit], max_points: int = 48
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pack(digits: list[PenDigit], max_points: int = 48) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pad to arrays for batched rendering: points (N, P, 2), stroke id (N, P; -1 = none), labels.
 
     Points where the resting pen repeated itself are dropped, and the few digits sampled more

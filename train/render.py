@@ -73,7 +73,9 @@ def render(
     previous = torch.where(kept, index, -1).cummax(1).values.roll(1, 1)
     previous[:, 0] = -1
     joined = (previous >= 0) & (stroke_ids.gather(1, previous.clamp_min(0)) == stroke_ids)
-    start = torch.where(joined[..., None], xy.gather(1, previous.clamp_min(0)[..., None].expand_as(xy)), xy)
+    start = torch.where(
+        joined[..., None], xy.gather(1, previous.clamp_min(0)[..., None].expand_as(xy)), xy
+    )
 
     # Scale the ink (stroke width included) to the digit box, centre of mass to the middle.
     width = draw(*config.width_range)

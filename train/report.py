@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from train import loop
 from train.checkpoint import atomic_write_json, save_weights, sha256_file
 from train.model import HRNN
+from train.step import evaluate
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
@@ -85,12 +85,12 @@ def write_outputs(
     weights_out: Path | None = None,
 ) -> dict:
     """Test the chosen weights once more, then write them with their card, matrix and plots."""
-    test_loss, test_acc, predicted = loop.evaluate(model, *test_set)
+    test_loss, test_acc, predicted = evaluate(model, *test_set)
     matrix = confusion_matrix(test_set[1].cpu().numpy(), predicted.numpy())
     atomic_write_json(
         {"labels": list(range(10)), "matrix": matrix.tolist()}, run_dir / "confusion_matrix.json"
     )
-    recipe = card.get("recipe", {})
+    recipe = card.get("config", {})
     harder = [
         name
         for name, on in (

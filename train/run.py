@@ -1,36 +1,47 @@
-"""A whole training run: data, model, epochs, checkpoints, and what is left behind.
+"""A whole training run: set up, train (one loop, read it top to bottom), finish.
 
-Every epoch's data order and augmentation come from (seed, epoch) alone, so a run
-resumed from its last checkpoint replays exactly what the uninterrupted run would have.
+Every epoch's data order, augmentation and stroke renders come from (seed, epoch) alone, so a
+run resumed from its last checkpoint replays exactly what the uninterrupted run would have.
 """
 
 import os
+import sys
 import time
-from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from train import loop
+from train import pendigits
 from train.augment import AugmentConfig, augment
+from train.calibrate import calibrate
 from train.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
     atomic_save,
     atomic_write_json,
     build_model,
+    load_weights,
     safe_load,
 )
+from train.config import Config, hyperparameters
 from train.data import dataset_checksums, load_split
 from train.device import describe_device, pick_device, synchronize
 from train.model import HRNN, HRNNConfig
-from train.recipes import Recipe
+from train.render import render
 from train.report import epoch_line, write_outputs
+from train.step import (
+    capture_step,
+    evaluate,
+    learning_rate,
+    make_optimizer,
+    make_step,
+    set_learning_rate,
+)
 
-VALIDATION_SEED = 20150601  # the validation split never moves with --seed
+VALIDATION_SEED = 20150601  # the validation split and renders never move with --seed
+RENDER_CHUNK = 512  # digits rendered at once: bounds the renderer's memory
 
 
 class TrainError(Exception):
@@ -38,64 +49,303 @@ class TrainError(Exception):
 
 
 @dataclass
-class RunOptions:
-    recipe: Recipe
-    run_dir: Path
-    seed: int = 0
-    device: str = "auto"
-    data_dir: str | None = None
-    download: bool = True
-    resume: bool = False
-    weights_out: Path | None = None
-    limit_train: int | None = None  # small subsets, for tests and smoke runs
-    limit_test: int | None = None
-    cuda_graphs: bool = True
-    bf16: bool = False  # autocast the forward pass to bfloat16 (weights stay float32)
-    progress: bool = True
-    command: str = ""
-    model_config: HRNNConfig = HRNNConfig()
+class Run:
+    """What setup() builds for the loop and finish(): model, optimiser, data on the device."""
+
+    config: Config
+    hparams: dict
+    device: torch.device
+    rank: int
+    world_size: int
+    model: HRNN
+    optimizer: torch.optim.Optimizer
+    step: object
+    data: dict[str, tuple[torch.Tensor, torch.Tensor]]  # split -> (uint8 images, labels)
+    strokes: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None  # pendigits to render
+    training_data: list[dict]
+    metrics: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    start_epoch: int = 0
+
+    def say(self, *args) -> None:
+        if self.rank == 0:
+            print(*args, flush=True)
 
 
-def hyperparameters(options: RunOptions, world_size: int) -> dict:
-    """Everything that changes the result; a resume must match it exactly."""
-    return {
-        "recipe": options.recipe.to_dict(),
-        "augment": AugmentConfig().to_dict() if options.recipe.augment else None,
-        "model_config": options.model_config.to_dict(),
-        "seed": options.seed,
-        "limit_train": options.limit_train,
-        "limit_test": options.limit_test,
-        "world_size": world_size,
-        "bf16": options.bf16,
-    }
+def run(config: Config) -> dict:
+    state = setup(config)
+    train(state)
+    return finish(state)
 
 
-def split_data(options: RunOptions):
-    """Train / validation / test as uint8 arrays; validation is carved from the training set."""
-    images, labels = load_split("train", options.data_dir, download=options.download)
-    test_images, test_labels = load_split("test", options.data_dir, download=options.download)
-    val_size = options.recipe.val_size
-    order = np.random.default_rng(VALIDATION_SEED).permutation(len(images))
-    val_index, train_index = np.sort(order[:val_size]), np.sort(order[val_size:])
-    if options.limit_train:
-        train_index = train_index[: options.limit_train]
-        val_index = val_index[: options.limit_train // 4 if val_size else 0]
-    if options.limit_test:
-        test_images = test_images[: options.limit_test]
-        test_labels = test_labels[: options.limit_test]
-    return (
-        (images[train_index], labels[train_index]),
-        (images[val_index], labels[val_index]),
-        (test_images, test_labels),
+def train(r: Run) -> None:
+    config = r.config
+    images, labels = r.data["train"]
+    pen_count = len(r.strokes[2]) * config.pendigits if r.strokes else 0
+    per_epoch = (len(images) + pen_count) // r.world_size // config.batch_size
+    total_steps = per_epoch * config.epochs
+    sampler = DistributedSampler(
+        range(len(images) + pen_count),
+        r.world_size,
+        r.rank,
+        shuffle=True,
+        seed=config.seed,
+        drop_last=True,
     )
+    for epoch in range(r.start_epoch, config.epochs):
+        sampler.set_epoch(epoch)
+        order = torch.tensor(list(sampler), device=r.device)
+        generator = torch.Generator(device=r.device)
+        generator.manual_seed(config.seed * 1_000_003 + epoch * 1009 + r.rank)
+        if pen_count:  # this epoch's renders of every training writer's digits, same on all ranks
+            drawn, drawn_labels = draw_strokes(r.strokes, config.pendigits, config.seed, epoch)
+            images = torch.cat([r.data["train"][0], drawn])
+            labels = torch.cat([r.data["train"][1], drawn_labels])
+        bar = progress_bar(
+            per_epoch, f"epoch {epoch + 1}/{config.epochs}", config.progress and r.rank == 0
+        )
+        loss_sum = correct = torch.zeros((), device=r.device)
+        synchronize(r.device)
+        started = time.perf_counter()
+        for index in range(per_epoch):
+            batch = order[index * config.batch_size : (index + 1) * config.batch_size]
+            x, y = images[batch].float().div_(255), labels[batch]
+            set_learning_rate(
+                r.optimizer, learning_rate(config, epoch * per_epoch + index, total_steps)
+            )
+            if config.augment:
+                x = augment(x, AugmentConfig(), generator)
+            loss, hits = r.step(x, y)
+            loss_sum, correct = loss_sum + loss, correct + hits
+            if bar is not None:
+                bar.update(1)
+                if index % 50 == 0 or index == per_epoch - 1:  # one device sync per 50 steps
+                    seen = (index + 1) * config.batch_size
+                    bar.set_postfix(
+                        loss=f"{loss_sum.item() / seen:.4f}", acc=f"{correct.item() / seen:.4f}"
+                    )
+        if bar is not None:
+            bar.close()
+        synchronize(r.device)
+        seen = per_epoch * config.batch_size
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum.item() / seen,
+            "train_acc": correct.item() / seen,
+            "train_seconds": time.perf_counter() - started,
+        }
+        if r.world_size > 1:  # every rank saw its own share: report the mean over all of them
+            shares = torch.tensor([row["train_loss"], row["train_acc"]], dtype=torch.float64)
+            torch.distributed.all_reduce(shares)
+            row["train_loss"], row["train_acc"] = (shares / r.world_size).tolist()
+        if r.rank == 0:
+            end_of_epoch(r, row)
 
 
-def start_or_resume(options: RunOptions, hparams: dict, model: HRNN, rank: int) -> dict | None:
+def end_of_epoch(r: Run, row: dict) -> None:
+    """Validate and test, keep the best epoch by validation, checkpoint, write metrics."""
+    for split, key in (("val", "val"), ("val_pen", "val_pen"), ("test", "test")):
+        if split in r.data and len(r.data[split][0]):
+            row[f"{key}_loss"], row[f"{key}_acc"], _ = evaluate(r.model, *r.data[split])
+    r.metrics.append(row)
+    r.say(epoch_line(row))
+    score = selection_score(row)
+    if r.best is None or score is None or score > r.best["score"]:
+        state = {k: v.detach().cpu().clone() for k, v in r.model.state_dict().items()}
+        r.best = {"epoch": row["epoch"], "score": score, "state_dict": state}
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": r.model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in r.model.state_dict().items()},
+        "optimizer": r.optimizer.state_dict(),
+        "epoch": row["epoch"],
+        "metrics": r.metrics,
+        "best": r.best,
+        "hparams": r.hparams,
+    }
+    atomic_save(checkpoint, r.config.run_dir / "checkpoint.pt")
+    atomic_write_json(r.metrics, r.config.run_dir / "metrics.json")
+
+
+def selection_score(row: dict) -> float | None:
+    """Validation accuracy, averaged over MNIST and held-out writers when both exist."""
+    scores = [row[k] for k in ("val_acc", "val_pen_acc") if k in row]
+    return sum(scores) / len(scores) if scores else None
+
+
+def draw_strokes(strokes, copies: int, seed: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`copies` fresh renders of every stroke digit as uint8 images, from (seed, epoch) alone."""
+    points, stroke_ids, labels = strokes
+    generator = torch.Generator(device=points.device)
+    generator.manual_seed(seed * 7_919 + epoch * 104_729 + 1)
+    images = []
+    for _ in range(copies):
+        for start in range(0, len(points), RENDER_CHUNK):
+            chunk = slice(start, start + RENDER_CHUNK)
+            images.append(render(points[chunk], stroke_ids[chunk], generator))
+    drawn = torch.cat(images).mul_(255).round_().to(torch.uint8)
+    return drawn, labels.repeat(copies)
+
+
+def progress_bar(total: int, description: str, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    interval = 0.2 if sys.stderr.isatty() else 10
+    return tqdm(total=total, desc=description, leave=False, mininterval=interval)
+
+
+# --- setting up -----------------------------------------------------------------------------
+
+
+def setup(config: Config) -> Run:
+    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    device = pick_device(config.device)
+    if world_size > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            torch.cuda.set_device(device)
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend, rank=rank, world_size=world_size)
+    hparams = hyperparameters(config, world_size)
+    torch.manual_seed(config.seed)
+    model = HRNN(HRNNConfig(row_hidden=config.row_hidden, col_hidden=config.col_hidden))
+    if config.init_from:
+        start = load_weights(config.init_from, model.config)
+        model.load_state_dict(start.state_dict())
+    data, training_data = split_data(config)
+    strokes, pen_val = stroke_data(config, training_data)
+    if pen_val is not None:
+        data["val_pen"] = pen_val
+    if (
+        len(data["train"][0]) + (len(strokes[2]) * config.pendigits if strokes else 0)
+    ) // world_size < config.batch_size:
+        raise TrainError(
+            f"--batch-size {config.batch_size} is larger than the {len(data['train'][0])} training"
+            " images" + (f" shared by {world_size} processes" if world_size > 1 else "")
+        )
+    checkpoint = start_or_resume(config, hparams, model, rank)
+    data = {k: tuple(torch.from_numpy(np.array(a)).to(device) for a in v) for k, v in data.items()}
+    if strokes is not None:
+        strokes = tuple(torch.from_numpy(a).to(device) for a in strokes)
+    model.to(device).train()
+    use_graphs = config.cuda_graphs and device.type == "cuda" and world_size == 1
+    optimizer = make_optimizer(model, config, capturable=use_graphs)
+    r = Run(
+        config,
+        hparams,
+        device,
+        rank,
+        world_size,
+        model,
+        optimizer,
+        None,
+        data,
+        strokes,
+        training_data,
+    )
+    r.say(f"device: {describe_device(device)}; world size {world_size}; recipe {config.recipe}")
+    r.say(
+        "data: "
+        + ", ".join(f"{len(v[0])} {k}" for k, v in data.items())
+        + " images"
+        + (
+            f"; {len(strokes[2])} pen digits x {config.pendigits} renders an epoch"
+            if strokes
+            else ""
+        )
+    )
+    if checkpoint is not None:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        r.metrics, r.best, r.start_epoch = (
+            checkpoint["metrics"],
+            checkpoint["best"],
+            checkpoint["epoch"],
+        )
+        r.say(f"resuming {config.run_dir} after epoch {r.start_epoch}")
+    trained = torch.nn.parallel.DistributedDataParallel(model) if world_size > 1 else model
+    r.step = make_step(trained, optimizer, config, bf16=config.bf16)
+    if use_graphs and r.start_epoch < config.epochs:
+        first = (
+            data["train"][0][: config.batch_size].float().div_(255),
+            data["train"][1][: config.batch_size],
+        )
+        try:
+            r.step = capture_step(model, optimizer, r.step, *first)
+            r.say("cuda graphs: the training step is captured once and replayed")
+        except RuntimeError as error:  # e.g. an op that cannot be captured on this build
+            r.say(f"cuda graphs unavailable ({str(error).splitlines()[0]}); running eagerly")
+            r.optimizer = make_optimizer(model, config, capturable=False)
+            r.step = make_step(trained, r.optimizer, config, bf16=config.bf16)
+    return r
+
+
+def split_data(config: Config) -> tuple[dict, list[dict]]:
+    """MNIST train / validation / test as uint8 arrays; validation is carved from train."""
+    images, labels = load_split("train", config.data_dir, download=config.download)
+    test_images, test_labels = load_split("test", config.data_dir, download=config.download)
+    order = np.random.default_rng(VALIDATION_SEED).permutation(len(images))
+    val_index, train_index = np.sort(order[: config.val_size]), np.sort(order[config.val_size :])
+    if config.limit_train:
+        train_index = train_index[: config.limit_train]
+        val_index = val_index[: config.limit_train // 4 if config.val_size else 0]
+    if config.limit_test:
+        test_images, test_labels = (
+            test_images[: config.limit_test],
+            test_labels[: config.limit_test],
+        )
+    data = {
+        "train": (images[train_index], labels[train_index]),
+        "val": (images[val_index], labels[val_index]),
+        "test": (test_images, test_labels),
+    }
+    used = [
+        {
+            "name": "MNIST training set (LeCun & Cortes)",
+            "licence": "CC BY-SA 3.0",
+            "samples": len(train_index),
+        }
+    ]
+    return data, used
+
+
+def stroke_data(config: Config, training_data: list[dict]):
+    """Packed pendigits training writers, and the validation writers drawn once, plainly seeded."""
+    if not config.pendigits:
+        return None, None
+    train_digits, val_digits, _ = pendigits.writer_splits(
+        pendigits.read_pendigits(pendigits.find_file(config.pendigits_path))
+    )
+    if config.limit_train:
+        train_digits, val_digits = (
+            train_digits[: config.limit_train],
+            val_digits[: config.limit_train // 4],
+        )
+    training_data.append(
+        {
+            "name": pendigits.SOURCE,
+            "licence": pendigits.LICENCE,
+            "samples": len(train_digits),
+            "writers": len({d.writer for d in train_digits}),
+            "renders_per_epoch": config.pendigits,
+        }
+    )
+    points, ids, labels = pendigits.pack(val_digits)
+    generator = torch.Generator().manual_seed(VALIDATION_SEED)
+    drawn = render(torch.from_numpy(points), torch.from_numpy(ids), generator)
+    val = (drawn.mul_(255).round_().to(torch.uint8).numpy(), labels)
+    return pendigits.pack(train_digits), val
+
+
+def start_or_resume(config: Config, hparams: dict, model: HRNN, rank: int) -> dict | None:
     """The checkpoint to continue from, or None for a fresh run; refuses to clobber a run."""
-    checkpoint_path = options.run_dir / "checkpoint.pt"
-    if options.resume:
+    checkpoint_path = config.run_dir / "checkpoint.pt"
+    if config.resume:
         data = safe_load(checkpoint_path, "checkpoint")
-        for stale in options.run_dir.glob(".*.tmp"):  # a save cut short by a kill
+        for stale in config.run_dir.glob(".*.tmp"):  # a save cut short by a kill
             stale.unlink(missing_ok=True)
         if data["format"] != CHECKPOINT_FORMAT:
             raise CheckpointError(f"{checkpoint_path} is a weights file, not a training checkpoint")
@@ -105,177 +355,69 @@ def start_or_resume(options: RunOptions, hparams: dict, model: HRNN, rank: int) 
                 f"{checkpoint_path} was trained with other settings ({', '.join(changed)} "
                 f"differ); resume with the same settings or start a new --run-dir"
             )
-        model.load_state_dict(build_model(data, checkpoint_path, options.model_config).state_dict())
+        model.load_state_dict(build_model(data, checkpoint_path, model.config).state_dict())
         return data
     if checkpoint_path.exists():
         raise TrainError(
-            f"{options.run_dir} already holds a run; pass --resume to continue it "
+            f"{config.run_dir} already holds a run; pass --resume to continue it "
             f"or choose another --run-dir"
         )
     if rank == 0:
-        options.run_dir.mkdir(parents=True, exist_ok=True)
-        config = {"command": options.command, "hparams": hparams, "torch": torch.__version__}
-        atomic_write_json(config, options.run_dir / "config.json")
+        config.run_dir.mkdir(parents=True, exist_ok=True)
+        run_config = {"command": config.command, "hparams": hparams, "torch": torch.__version__}
+        atomic_write_json(run_config, config.run_dir / "config.json")
     return None
 
 
-def run(options: RunOptions) -> dict:
-    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    device = pick_device(options.device)
-    if world_size > 1:
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(device)
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend, rank=rank, world_size=world_size)
-    is_main = rank == 0
-    say = print if is_main else (lambda *a, **k: None)
-    recipe = options.recipe
-    hparams = hyperparameters(options, world_size)
+# --- finishing -------------------------------------------------------------------------------
 
-    torch.manual_seed(options.seed)
-    model = HRNN(options.model_config)
-    (train_x, train_y), (val_x, val_y), (test_x, test_y) = split_data(options)
-    if len(train_x) // world_size < recipe.batch_size:
-        raise TrainError(
-            f"--batch-size {recipe.batch_size} is larger than the {len(train_x)} training images"
-            + (f" shared by {world_size} processes" if world_size > 1 else "")
-        )
-    images = {"train": len(train_x), "validation": len(val_x), "test": len(test_x)}
-    checkpoint = start_or_resume(options, hparams, model, rank)
-    say(f"device: {describe_device(device)}; world size {world_size}; recipe {recipe.name}")
-    say(f"data: {len(train_x)} train, {len(val_x)} validation, {len(test_x)} test images")
 
-    def to_device(array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.array(array)).to(device)
-
-    train_x, train_y, val_x, val_y, test_x, test_y = map(
-        to_device, (train_x, train_y, val_x, val_y, test_x, test_y)
-    )
-    model.to(device).train()
-    use_graphs = options.cuda_graphs and device.type == "cuda" and world_size == 1
-    optimizer = loop.make_optimizer(model, recipe, capturable=use_graphs)
-    metrics, best, start_epoch = [], None, 0
-    if checkpoint is not None:
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        metrics, best, start_epoch = checkpoint["metrics"], checkpoint["best"], checkpoint["epoch"]
-        say(f"resuming {options.run_dir} after epoch {start_epoch}")
-
-    trained = model
-    if world_size > 1:
-        trained = torch.nn.parallel.DistributedDataParallel(model)
-    step = loop.make_step(trained, optimizer, recipe, bf16=options.bf16)
-    per_epoch = len(train_x) // world_size // recipe.batch_size
-    total_steps = per_epoch * recipe.epochs
-    if use_graphs and start_epoch < recipe.epochs:
-        first = next(
-            loop.batches(
-                train_x, train_y, torch.arange(len(train_x), device=device), recipe.batch_size
-            )
-        )
-        try:
-            step = loop.capture_step(model, optimizer, step, *first)
-            say("cuda graphs: the training step is captured once and replayed")
-        except RuntimeError as error:  # e.g. an op that cannot be captured on this build
-            say(f"cuda graphs unavailable ({str(error).splitlines()[0]}); running eagerly")
-            optimizer = loop.make_optimizer(model, recipe, capturable=False)
-            step = loop.make_step(trained, optimizer, recipe, bf16=options.bf16)
-
-    sampler = DistributedSampler(
-        range(len(train_x)),
-        num_replicas=world_size,
-        rank=rank,
-        shuffle=True,
-        seed=options.seed,
-        drop_last=True,
-    )
-    for epoch in range(start_epoch, recipe.epochs):
-        sampler.set_epoch(epoch)
-        order = torch.tensor(list(sampler), device=device)
-        generator = torch.Generator(device=device)
-        generator.manual_seed(options.seed * 1_000_003 + epoch * 1009 + rank)
-        augmenter = None
-        if recipe.augment:
-            augmenter = partial(augment, config=AugmentConfig(), generator=generator)
-
-        def on_step(index: int, epoch: int = epoch) -> None:
-            global_step = epoch * per_epoch + index
-            loop.set_learning_rate(optimizer, loop.learning_rate(recipe, global_step, total_steps))
-
-        synchronize(device)
-        started = time.perf_counter()
-        train_loss, train_acc = loop.train_epoch(
-            step,
-            loop.batches(train_x, train_y, order, recipe.batch_size),
-            per_epoch,
-            on_step,
-            augmenter,
-            progress=options.progress and is_main,
-            description=f"epoch {epoch + 1}/{recipe.epochs}",
-        )
-        synchronize(device)
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            "train_seconds": time.perf_counter() - started,
-        }
-        if world_size > 1:  # every rank saw its own share: report the mean over all of them
-            shares = torch.tensor([train_loss, train_acc], dtype=torch.float64)
-            torch.distributed.all_reduce(shares)
-            row["train_loss"], row["train_acc"] = (shares / world_size).tolist()
-        if is_main:
-            if len(val_x):
-                row["val_loss"], row["val_acc"], _ = loop.evaluate(model, val_x, val_y)
-            row["test_loss"], row["test_acc"], _ = loop.evaluate(model, test_x, test_y)
-            metrics.append(row)
-            say(epoch_line(row))
-            if best is None or not len(val_x) or row["val_acc"] > best["val_acc"]:
-                state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                best = {"epoch": epoch + 1, "val_acc": row.get("val_acc"), "state_dict": state}
-            atomic_save(
-                _checkpoint(options, hparams, model, optimizer, epoch + 1, metrics, best),
-                options.run_dir / "checkpoint.pt",
-            )
-            atomic_write_json(metrics, options.run_dir / "metrics.json")
-    if world_size > 1:
+def finish(r: Run) -> dict:
+    """Best epoch's weights, calibrated on validation, written with their card."""
+    if r.world_size > 1:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
-    if not is_main:
+    if r.rank != 0:
         return {}
-    model.load_state_dict(best["state_dict"])  # the best validation epoch, or the last
+    config = r.config
+    r.model.load_state_dict(r.best["state_dict"])  # the best validation epoch, or the last
+    validation = {k: v for k, v in r.data.items() if k.startswith("val") and len(v[0])}
     card = {
         "model": "hrnn-mnist",
-        "model_config": options.model_config.to_dict(),
-        "recipe": recipe.to_dict(),
-        "augment": hparams["augment"],
-        "bf16": options.bf16,
-        "seed": options.seed,
-        "command": options.command,
-        "epochs": recipe.epochs,
-        "selected_epoch": best["epoch"],
-        "selected_by": "validation accuracy" if len(val_x) else "last epoch",
-        "val_accuracy": metrics[best["epoch"] - 1].get("val_acc"),
-        "images": images,  # as split and limited, not as the recipe asks
-        "train_seconds": sum(m["train_seconds"] for m in metrics),
-        "device": describe_device(device),
-        "world_size": world_size,
+        "model_config": r.model.config.to_dict(),
+        "recipe": config.recipe,
+        "config": r.hparams,
+        "augment": AugmentConfig().to_dict() if config.augment else None,
+        "training_data": r.training_data,
+        "command": config.command,
+        "selected_epoch": r.best["epoch"],
+        "selected_by": "validation accuracy" if validation else "last epoch",
+        "val_accuracy": r.metrics[r.best["epoch"] - 1].get("val_acc"),
+        "val_pen_accuracy": r.metrics[r.best["epoch"] - 1].get("val_pen_acc"),
+        "images": {k: len(v[0]) for k, v in r.data.items()},  # as split and limited
+        "train_seconds": sum(m["train_seconds"] for m in r.metrics),
+        "device": describe_device(r.device),
+        "world_size": r.world_size,
         "torch": torch.__version__,
-        "data_sha256": dataset_checksums(options.data_dir),
+        "data_sha256": dataset_checksums(config.data_dir),
     }
+    if validation:
+        card["calibration"] = calibrate(
+            {k: validation_logits(r.model, *v) for k, v in validation.items()}
+        )
+        r.say(
+            f"calibration: temperature {card['calibration']['temperature']:.3f}, "
+            f"sure at >= {card['calibration']['sure_at']:.2f}"
+        )
     return write_outputs(
-        model, card, metrics, (test_x, test_y), options.run_dir, options.weights_out
+        r.model, card, r.metrics, r.data["test"], config.run_dir, config.weights_out
     )
 
 
-def _checkpoint(options, hparams, model, optimizer, epoch, metrics, best) -> dict:
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "model_config": options.model_config.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizer": optimizer.state_dict(),
-        "epoch": epoch,
-        "metrics": metrics,
-        "best": best,
-        "hparams": hparams,
-    }
+@torch.no_grad()
+def validation_logits(model: HRNN, images: torch.Tensor, labels: torch.Tensor):
+    model.eval()
+    logits = torch.cat(
+        [model(images[i : i + 1000].float().div(255)) for i in range(0, len(images), 1000)]
+    )
+    return logits.cpu().double().numpy(), labels.cpu().numpy()

@@ -1,4 +1,4 @@
-"""One epoch of training and one pass of evaluation: the loop, nothing else.
+"""The optimiser, its schedule, one training step and one evaluation pass.
 
 On CUDA the whole training step (forward, backward, clipping, optimizer) can be
 captured once as a CUDA graph and replayed per batch: at batch 32 the HRNN's step is
@@ -6,42 +6,41 @@ hundreds of tiny kernels, and launching them one by one costs more than running 
 """
 
 import math
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.recipes import Recipe
+from train.config import Config
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-def make_optimizer(model: nn.Module, recipe: Recipe, capturable: bool) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: Config, capturable: bool) -> torch.optim.Optimizer:
     # A tensor learning rate lets a captured graph see the schedule's updates.
-    lr = torch.tensor(recipe.lr, device=_device_of(model)) if capturable else recipe.lr
-    if recipe.optimizer == "rmsprop":  # Keras: rho=0.9, epsilon=1e-7 outside the sqrt
+    lr = torch.tensor(config.lr, device=_device_of(model)) if capturable else config.lr
+    if config.optimizer == "rmsprop":  # Keras: rho=0.9, epsilon=1e-7 outside the sqrt
         return torch.optim.RMSprop(
             model.parameters(), lr=lr, alpha=0.9, eps=1e-7, capturable=capturable
         )
-    if recipe.optimizer == "adamw":
+    if config.optimizer == "adamw":
         return torch.optim.AdamW(
-            model.parameters(), lr=lr, weight_decay=recipe.weight_decay, capturable=capturable
+            model.parameters(), lr=lr, weight_decay=config.weight_decay, capturable=capturable
         )
-    raise ValueError(f"unknown optimizer {recipe.optimizer!r}; use rmsprop or adamw")
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; use rmsprop or adamw")
 
 
-def learning_rate(recipe: Recipe, step: int, total_steps: int) -> float:
-    if recipe.schedule == "constant":
-        return recipe.lr
-    if recipe.schedule == "onecycle":
-        warmup = max(1, int(recipe.warmup_fraction * total_steps))
+def learning_rate(config: Config, step: int, total_steps: int) -> float:
+    if config.schedule == "constant":
+        return config.lr
+    if config.schedule == "onecycle":
+        warmup = max(1, int(config.warmup_fraction * total_steps))
         if step < warmup:
-            return recipe.lr * (0.04 + 0.96 * step / warmup)
+            return config.lr * (0.04 + 0.96 * step / warmup)
         progress = (step - warmup) / max(1, total_steps - warmup)
-        return recipe.lr * (0.0005 + 0.9995 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-    raise ValueError(f"unknown schedule {recipe.schedule!r}; use constant or onecycle")
+        return config.lr * (0.0005 + 0.9995 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    raise ValueError(f"unknown schedule {config.schedule!r}; use constant or onecycle")
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, value: float) -> None:
@@ -57,7 +56,7 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 def make_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe, bf16: bool = False
+    model: nn.Module, optimizer: torch.optim.Optimizer, config: Config, bf16: bool = False
 ) -> StepFn:
     """A training step returning (summed loss, correct count) as device tensors (no sync).
 
@@ -70,11 +69,11 @@ def make_step(
     def step(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(images)
-        loss = F.cross_entropy(logits.float(), labels, label_smoothing=recipe.label_smoothing)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if recipe.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(parameters, recipe.grad_clip, foreach=True)
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip, foreach=True)
         optimizer.step()
         correct = (logits.detach().argmax(1) == labels).sum()
         return loss.detach() * labels.shape[0], correct
@@ -122,58 +121,6 @@ def capture_step(
         return static_loss.clone(), static_correct.clone()
 
     return replay
-
-
-def batches(
-    images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor, batch_size: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Full batches in the given order; the remainder (never the same images) is skipped."""
-    for start in range(0, len(order) - batch_size + 1, batch_size):
-        index = order[start : start + batch_size]
-        yield images[index].float().div_(255), labels[index]
-
-
-def train_epoch(
-    step: StepFn,
-    batch_iter: Iterator[tuple[torch.Tensor, torch.Tensor]],
-    num_batches: int,
-    on_step: Callable[[int], None],
-    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    progress: bool = True,
-    description: str = "",
-) -> tuple[float, float]:
-    """Run one epoch; returns mean training loss and accuracy."""
-    total_loss = total_correct = None
-    seen = 0
-    bar = _progress_bar(num_batches, description) if progress else None
-    for index, (images, labels) in enumerate(batch_iter):
-        on_step(index)
-        if augment is not None:
-            images = augment(images)
-        loss, correct = step(images, labels)
-        total_loss = loss if total_loss is None else total_loss + loss
-        total_correct = correct if total_correct is None else total_correct + correct
-        seen += labels.shape[0]
-        if bar is not None:
-            bar.update(1)
-            if index % 50 == 0 or index == num_batches - 1:  # one device sync per 50 steps
-                bar.set_postfix(
-                    loss=f"{total_loss.item() / seen:.4f}", acc=f"{total_correct.item() / seen:.4f}"
-                )
-    if bar is not None:
-        bar.close()
-    if seen == 0:
-        raise ValueError("no full batch to train on: the batch size is larger than the data")
-    return total_loss.item() / seen, total_correct.item() / seen
-
-
-def _progress_bar(total: int, description: str):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    interactive = sys.stderr.isatty()
-    return tqdm(total=total, desc=description, leave=False, mininterval=0.2 if interactive else 10)
 
 
 @torch.no_grad()

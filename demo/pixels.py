@@ -1,25 +1,44 @@
 """Whatever a user sends, as float luma and alpha planes: files, bytes, Pillow images, arrays.
 
-The reading half of demo.preprocess: decode with Pillow (refusing decompression bombs before
-any pixel is decoded), check dtypes, shapes and values, and area-average anything larger than
-WORK_SIDE first so a 10,000 px upload costs about as much as a 1,000 px one. Accepted pixel
-types: uint8, uint16, float32/64 (0..1, or 0..255 when any value exceeds 1); everything else,
-and anything unreadable, is a PreprocessError with one sentence for the user.
+The reading half of demo.preprocess, written for a public server: files are opened without
+blocking and must be regular files, reads stop at MAX_FILE_BYTES, image headers are checked
+before any pixel is decoded (MAX_PIXELS, MAX_DECODED_BYTES), JPEGs decode at a reduced scale,
+big decodes take turns (BIG_DECODES at once), and pictures are reduced band by band to at most
+WORK_SIDE px so no full-size converted copy exists. EXIF orientation is applied, so a phone
+photo reads upright. Accepted pixel types: uint8, uint16, float32/64 (0..1, or 0..255 when any
+value exceeds 1); everything else is a PreprocessError with one sentence for the user.
 """
 
+import errno
 import io
 import math
 import os
+import stat
+import threading
 import warnings
 
 import numpy as np
 from PIL import Image
 
-MAX_PIXELS = 12_000 * 12_000  # decoded images beyond this are refused (decompression bombs)
-MAX_FILE_BYTES = 256 * 2**20
+MAX_FILE_BYTES = 10 * 2**20  # an encoded image beyond this is refused unread (a photo is 3-8 MB)
+MAX_PIXELS = 50_000_000  # header size cap: a 48 MP phone photo passes, 12000x12000 does not
+MAX_DECODED_BYTES = 64 * 2**20  # decoded pixels after JPEG draft: a 12 MP RGBA PNG fits
+BIG_DECODE_BYTES = 8 * 2**20  # decodes above this take turns ...
+BIG_DECODES = 2  # ... this many at once, so concurrent requests cannot stack up memory
+BUSY_SECONDS = 20.0  # waiting longer than this for a turn is a "busy" message
+BAND_PIXELS = 2**20  # conversion and reduction run on bands of about this many pixels
 WORK_SIDE = 1024  # inputs are area-averaged to at most this before any analysis
+FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "TIFF", "WEBP", "ICO", "PPM")  # no EPS/PDF helpers
+_ORIENTATION = 0x0112  # EXIF tag; the transposes below are ImageOps.exif_transpose's table
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}  # fmt: skip
 _FULL_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
+          (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+_turns = threading.BoundedSemaphore(BIG_DECODES)
 
 
 class PreprocessError(ValueError):
@@ -28,8 +47,10 @@ class PreprocessError(ValueError):
 
 def read_planes(image: object) -> tuple[np.ndarray, np.ndarray | None]:
     """(luma, alpha or None), float32 in 0..1 and at most WORK_SIDE px on a side."""
-    if isinstance(image, (str, os.PathLike, bytes, bytearray, memoryview)):
-        image = _decode(image)
+    if isinstance(image, (str, os.PathLike)):
+        image = read_file(image)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return _planes(_decode(bytes(image)))
     if isinstance(image, Image.Image):
         return _planes(_pil_array(image))
     if isinstance(image, np.ndarray):
@@ -37,60 +58,153 @@ def read_planes(image: object) -> tuple[np.ndarray, np.ndarray | None]:
     raise PreprocessError(f"Cannot read a {type(image).__name__} as an image.")
 
 
-def _decode(source: str | os.PathLike | bytes | bytearray | memoryview) -> Image.Image:
-    """Open a path or encoded bytes with Pillow, refusing bombs before decoding pixels."""
+def read_file(path: str | os.PathLike) -> bytes:
+    """A regular file's bytes, at most MAX_FILE_BYTES; never blocks on a FIFO or a device."""
+    name = _shown(path)
     try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-        else:
-            if os.path.getsize(source) > MAX_FILE_BYTES:
-                raise PreprocessError("The image file is larger than 256 MiB.")
-            with open(source, "rb") as handle:
-                data = handle.read()
+        info = os.stat(path)  # devices, FIFOs and directories are refused unopened
+        _check_regular(info, name)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except PreprocessError:
+        raise
+    except (OSError, ValueError) as error:
+        raise PreprocessError(_open_failure(error, name)) from None
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        _check_regular(os.fstat(fd), name)  # it may have been swapped since the stat
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES:  # bounded reads: the size fstat reports is not trusted
+            chunk = handle.read(MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    data = b"".join(chunks)
+    if len(data) > MAX_FILE_BYTES:
+        raise PreprocessError(f"The image file is larger than {MAX_FILE_BYTES // 2**20} MiB.")
+    return data
+
+
+def _shown(path: str | os.PathLike) -> str:
+    """The path as quoted in messages, shortened so a hostile name cannot flood them."""
+    text = os.fspath(path)
+    text = text if isinstance(text, str) else text.decode(errors="replace")
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _check_regular(info: os.stat_result, name: str) -> None:
+    if stat.S_ISREG(info.st_mode):
+        if info.st_size > MAX_FILE_BYTES:
+            raise PreprocessError(f"The image file is larger than {MAX_FILE_BYTES // 2**20} MiB.")
+        return
+    kind = next((kind for test, kind in _KINDS if test(info.st_mode)), "not a file")
+    raise PreprocessError(f"{name} is not a regular file (it is {kind}).")
+
+
+def _open_failure(error: Exception, name: str) -> str:
+    number = getattr(error, "errno", None)
+    if number == errno.ELOOP:
+        return f"{name} is a symbolic link loop, so there is no file to read."
+    if number in (errno.ENOENT, errno.ENOTDIR):
+        return f"No image file at {name}."
+    if number in (errno.EACCES, errno.EPERM):
+        return f"Permission denied reading {name}."
+    if number == errno.ENAMETOOLONG:
+        return "The file name is too long."
+    return f"Cannot open {name} as a file."
+
+
+def _decode(data: bytes) -> np.ndarray:
+    """Encoded bytes -> reduced pixel array, refusing oversized pictures from their header."""
+    if len(data) > MAX_FILE_BYTES:
+        raise PreprocessError(f"The image file is larger than {MAX_FILE_BYTES // 2**20} MiB.")
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # bomb warnings and broken-file chatter
-            image = Image.open(io.BytesIO(data))
-            if image.width * image.height > MAX_PIXELS:
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            _check_size(image)
+            image.draft(image.mode, (WORK_SIDE, WORK_SIDE))  # JPEG decodes at 1/2..1/8 scale
+            size = _decoded_bytes(image)
+            if size > MAX_DECODED_BYTES:
                 raise PreprocessError(
                     f"The image is {image.width}x{image.height} pixels, more than this demo "
-                    "decodes (a decompression-bomb guard); send a smaller picture."
+                    "decodes; send a smaller picture."
                 )
-            image.draft(image.mode, (WORK_SIDE, WORK_SIDE))  # JPEG decodes at a reduced scale
-            image.load()
-        return image
+            if size <= BIG_DECODE_BYTES:
+                return _loaded_array(image)
+            if not _turns.acquire(timeout=BUSY_SECONDS):
+                raise PreprocessError("The server is busy; please try again in a moment.")
+            try:
+                return _loaded_array(image)
+            finally:
+                _turns.release()
     except PreprocessError:
         raise
     except Image.DecompressionBombError:
         raise PreprocessError("The image has too many pixels to decode safely.") from None
-    except OSError as error:
-        if isinstance(error, FileNotFoundError | IsADirectoryError):
-            raise PreprocessError(f"No image file at {os.fspath(source)!r}.") from None
-        raise PreprocessError("The file is not an image this demo can read.") from None
     except Exception:  # Pillow's decoders raise many types on hostile bytes
         raise PreprocessError("The file is not an image this demo can read.") from None
 
 
-def _pil_array(image: Image.Image) -> np.ndarray:
-    """Pillow image -> uint8/uint16/float32 array with 1..4 channels, reduced to <= WORK_SIDE."""
+def _check_size(image: Image.Image) -> None:
     if image.width * image.height > MAX_PIXELS:
-        raise PreprocessError("The image has too many pixels to process safely.")
+        raise PreprocessError(
+            f"The image is {image.width}x{image.height} pixels, more than this demo "
+            "decodes (a decompression-bomb guard); send a smaller picture."
+        )
+
+
+def _decoded_bytes(image: Image.Image) -> int:
+    """What decoding `image` will allocate, from its header (after any JPEG draft)."""
+    depth = 1 if image.mode in ("1", "L", "P") else 2 if image.mode.startswith("I;16") else 4
+    return image.width * image.height * depth  # Pillow keeps RGB, LA, CMYK in 4 bytes a pixel
+
+
+def _loaded_array(image: Image.Image) -> np.ndarray:
+    image.load()
+    array = _pil_array(image)
+    del image
+    return array
+
+
+def _pil_array(image: Image.Image) -> np.ndarray:
+    """Pillow image -> upright uint8/int32/float32 array, 1..4 channels, reduced to <= WORK_SIDE."""
+    _check_size(image)
     try:
-        if image.mode.startswith("I"):  # 16-bit greyscale PNG and friends
-            image = image.convert("I")
-        elif image.mode not in ("L", "LA", "RGB", "RGBA", "F"):
-            alpha = "A" in image.getbands() or "transparency" in image.info
-            image = image.convert("RGBA" if alpha else "L" if image.mode == "1" else "RGB")
-        factor = math.ceil(max(image.size) / WORK_SIDE)
-        if factor > 1:
-            image = image.reduce(factor)
-        pixels = np.asarray(image)
+        turn = _UPRIGHT.get(image.getexif().get(_ORIENTATION))
+        small = _reduced(image, _mode_for(image), math.ceil(max(image.size) / WORK_SIDE))
+        if turn is not None:
+            small = small.transpose(turn)
+        pixels = np.asarray(small)
     except Exception:  # an exotic mode Pillow cannot convert, or a lazily opened broken file
         raise PreprocessError(f"Cannot read a Pillow image in mode {image.mode}.") from None
-    if image.mode != "I":
+    if small.mode != "I":
         return pixels
     pixels = pixels.astype(np.float32)
     peak = 65535.0 if pixels.size and pixels.max() > 255 else 255.0
     return np.clip(pixels / peak, 0.0, 1.0)
+
+
+def _mode_for(image: Image.Image) -> str:
+    if image.mode.startswith("I"):  # 16-bit greyscale PNG and friends
+        return "I"
+    if image.mode in ("L", "LA", "RGB", "RGBA", "F"):
+        return image.mode
+    alpha = "A" in image.getbands() or "transparency" in image.info
+    return "RGBA" if alpha else "L" if image.mode == "1" else "RGB"
+
+
+def _reduced(image: Image.Image, mode: str, factor: int) -> Image.Image:
+    """Convert and box-reduce in horizontal bands (multiples of factor rows): small peak memory."""
+    if factor <= 1:
+        return image if image.mode == mode else image.convert(mode)
+    rows = factor * max(1, BAND_PIXELS // (image.width * factor))
+    width = math.ceil(image.width / factor)
+    out = Image.new(mode, (width, math.ceil(image.height / factor)))
+    for top in range(0, image.height, rows):
+        band = image.crop((0, top, image.width, min(top + rows, image.height)))
+        band = (band if band.mode == mode else band.convert(mode)).reduce(factor)
+        out.paste(band, (0, top // factor))
+    return out
 
 
 def _planes(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -1,30 +1,7 @@
-"""Make a live drawing or an upload look like an MNIST digit before the model reads it.
+"""Make a drawing, photo or scan look like an MNIST digit, because that is all the model knows.
 
-MNIST's authors cropped each digit to its ink, scaled the longer side to 20 px with
-anti-aliasing and put its centre of mass at the centre of a 28x28 field, white ink on black.
-A sketchpad drawing is none of that (black on white, anywhere on an 800 px canvas, drawn with
-a fat brush), which is why MNIST models fail in live demos. `to_mnist` repeats MNIST's steps:
-
-1. find the ink: alpha for transparent layers, otherwise the side of the paper colour (the
-   median of the image border; white for a sketchpad composite, which Gradio flattens on
-   white) that holds more contrast; faint noise below a quarter of the ink's peak and specks
-   lighter than SPECK_FRACTION of the heaviest blob are dropped;
-2. crop to the ink, scale the longer side to `digit_box` (area averaging), and shift the
-   centre of mass to (image_size / 2, image_size / 2) in pixel-index coordinates, which is
-   where MNIST's own digits have it (13.99, 14.01);
-3. strokes far outside MNIST's widths are adjusted: eroded halfway back to MNIST's median
-   width when over THIN_ABOVE times it, dilated up to it when under THICKEN_BELOW times it
-   (hairlines). Halfway, because eroding all the way also erases the thin parts of a varying
-   stroke: measured by `python -m tools.evaluate_preprocessing`, halfway reads 2-3x-thick
-   drawings best (95.9% against 90.5% unadjusted; all the way measured worse than none).
-
-Decisions: no ink, an all-transparent or uniform image, and a dot (a blob under DOT_RATIO
-stroke widths long and DOT_EXTENT of the canvas) give None, the "nothing to read" state; a
-canvas mostly covered in ink, NaN/inf pixels, unsupported dtypes (bool, ints other than
-uint8/uint16, float16, complex), 0-pixel images and unreadable files raise PreprocessError;
-float pixels are 0..1, or 0..255 when any value exceeds 1.
-Reading files, bytes, Pillow images and arrays (dtypes, bombs, early downscaling) lives in
-demo.pixels; PreprocessError is defined there and importable from here. Numpy + Pillow only.
+demo.ink finds the digit's ink; this crops it, scales the longer side to `digit_box`, brings
+strokes toward MNIST's width and puts the centre of mass at the centre, as MNIST's authors did.
 """
 
 import math
@@ -32,18 +9,18 @@ import math
 import numpy as np
 from PIL import Image
 
-from demo.pixels import PreprocessError, block_mean, read_planes
+from demo.ink import contrast, keep_digit, soft_ink
+from demo.pixels import PreprocessError, read_planes
 
-SCAN_SIDE = 256  # ink peak, specks and blobs are judged at this coarser size
-MIN_CONTRAST = 0.08  # a peak ink contrast below this (0..1) is blank paper or noise
-SPECK_FRACTION = 0.05  # connected blobs lighter than this share of the heaviest are specks
-MAX_COVERAGE = 0.5  # more ink than this share of the canvas is not a digit on paper
+MAX_COVERAGE = 0.75  # ink over this share of the picture leaves no paper: not a digit on paper
 DOT_RATIO, DOT_EXTENT = 2.5, 0.1  # a blob < 2.5 stroke widths long and < 10% of the canvas
 MNIST_STROKE = 2.4  # median stroke width of MNIST test digits, measured as `stroke_width` does
-THIN_ABOVE, THICKEN_BELOW = 2.0, 0.45  # adjust strokes beyond MNIST's own range (5-95%: 0.6-1.6x)
-THIN_FRACTION = 0.5  # remove half the excess: thin parts of a varying stroke survive
+STROKE_RANGE = (0.6, 1.6)  # MNIST's own widths (5-95%), times MNIST_STROKE: left as drawn
+THIN_POWER, THICK_POWER = 0.0, 0.5  # outside it, width w -> edge * (w / edge) ** power
 SUPERSAMPLE = 4  # strokes are measured and adjusted at this multiple of the output size
 _EDITOR_KEYS = ("background", "layers", "composite")
+
+__all__ = ["PreprocessError", "find_ink", "stroke_width", "to_mnist"]
 
 
 def to_mnist(
@@ -62,9 +39,16 @@ def to_mnist(
 
 
 def find_ink(image: object) -> np.ndarray | None:
-    """Ink map, float32 (H, W) <= WORK_SIDE, 0 paper to 1 ink, specks removed; None if none."""
+    """The digit's ink, float32 (H, W) <= WORK_SIDE, 0 paper to 1 ink; None if there is none."""
     raw = _raw_ink(image)
-    return None if raw is None else _clean(raw)
+    if raw is None:
+        return None
+    ink = soft_ink(raw)
+    if ink is None:
+        return None
+    if ink.mean() > MAX_COVERAGE:
+        raise PreprocessError("The image is mostly ink; draw one digit on a plain background.")
+    return keep_digit(ink)
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -78,12 +62,20 @@ def stroke_width(mask: np.ndarray) -> float:
     return 0.0 if edges == 0 else 2.0 * np.count_nonzero(mask) / (edges * math.pi / 4)
 
 
-def _raw_ink(image: object, paper: str = "auto") -> np.ndarray | None:
+def _raw_ink(image: object, on_white: bool = False) -> np.ndarray | None:
     if image is None:
         return None
     if isinstance(image, dict):
         return _editor_ink(image)
-    return _contrast(*read_planes(image), paper)
+    luma, alpha = read_planes(image)
+    if alpha is not None:
+        border = np.concatenate([alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]])
+        if np.median(border) < 0.5:
+            return alpha  # a transparent layer: the ink is its alpha
+        luma = luma * alpha + (1.0 - alpha)  # flatten on white, as Gradio does
+    if on_white:  # a sketchpad composite: the paper is exactly white
+        return np.clip(1.0 - luma, 0.0, 1.0).astype(np.float32)
+    return contrast(luma)
 
 
 def _editor_ink(value: dict) -> np.ndarray | None:
@@ -98,87 +90,13 @@ def _editor_ink(value: dict) -> np.ndarray | None:
     if any(isinstance(part, dict) for part in (background, composite, *layers)):
         raise PreprocessError("A sketchpad value cannot hold another sketchpad value.")
     if composite is not None:
-        return _raw_ink(composite, paper="light")
+        return _raw_ink(composite, on_white=True)
     inks = [ink for ink in (_raw_ink(layer) for layer in layers) if ink is not None]
     if inks:
         if len({ink.shape for ink in inks}) > 1:
             raise PreprocessError("The sketchpad layers differ in size.")
         return np.maximum.reduce(inks)
     return _raw_ink(background)
-
-
-def _border(plane: np.ndarray) -> np.ndarray:
-    return np.concatenate([plane[0], plane[-1], plane[:, 0], plane[:, -1]])
-
-
-def _contrast(luma: np.ndarray, alpha: np.ndarray | None, paper: str) -> np.ndarray:
-    """Raw ink 0..1: alpha on a transparent background, else distance from the paper colour."""
-    if alpha is not None:
-        if np.median(_border(alpha)) < 0.5:
-            return alpha
-        luma = luma * alpha + (1.0 - alpha)  # flatten on white, as Gradio does
-    paper_level = 1.0 if paper == "light" else float(np.median(_border(luma)))
-    dark = np.clip(paper_level - luma, 0.0, None)
-    light = np.clip(luma - paper_level, 0.0, None)
-    return dark if dark.sum() >= light.sum() else light
-
-
-def _clean(raw: np.ndarray) -> np.ndarray | None:
-    """Drop faint noise relative to the ink's peak, then specks; None if no ink is left."""
-    coarse, factor = _coarse(raw)
-    peak = float(coarse.max())
-    if peak < MIN_CONTRAST:
-        return None
-    ink = np.clip((raw - 0.25 * peak) / (0.5 * peak), 0.0, 1.0)
-    if ink.mean() > MAX_COVERAGE:
-        raise PreprocessError("The image is mostly ink; draw one digit on a plain background.")
-    coarse, _ = _coarse(ink)
-    mask = coarse > 0
-    if not mask.any():
-        return None
-    labels = _components(mask)
-    mass = np.bincount(labels[mask], weights=coarse[mask])
-    keep = np.zeros(coarse.shape, dtype=np.float32)
-    keep[mask] = mass[labels[mask]] >= SPECK_FRACTION * mass.max()
-    keep = np.repeat(np.repeat(keep, factor, axis=0), factor, axis=1)
-    return ink * keep[: ink.shape[0], : ink.shape[1]]
-
-
-def _coarse(plane: np.ndarray) -> tuple[np.ndarray, int]:
-    """Block-mean to <= SCAN_SIDE, padding with paper so every pixel lands in a block."""
-    factor = math.ceil(max(plane.shape) / SCAN_SIDE)
-    pad = [(0, -size % factor) for size in plane.shape]
-    return block_mean(np.pad(plane, pad), factor, factor), factor
-
-
-def _components(mask: np.ndarray) -> np.ndarray:
-    """8-connected component labels (dense 0..n-1 over `mask`) by hooking and pointer jumping."""
-    height, width = mask.shape
-    index = np.arange(height * width).reshape(height, width)
-    parent = index.ravel().copy()
-    starts, ends = [], []
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        a = (slice(0, height - dy), slice(max(0, -dx), width - max(0, dx)))
-        b = (slice(dy, height), slice(max(0, dx), width - max(0, -dx)))
-        both = mask[a] & mask[b]
-        starts.append(index[a][both])
-        ends.append(index[b][both])
-    starts, ends = np.concatenate(starts), np.concatenate(ends)
-    while True:
-        left, right = parent[starts], parent[ends]
-        differ = left != right
-        if not differ.any():
-            break
-        np.minimum.at(parent, np.maximum(left, right)[differ], np.minimum(left, right)[differ])
-        while True:
-            jumped = parent[parent]
-            if np.array_equal(jumped, parent):
-                break
-            parent = jumped
-    _, dense = np.unique(parent.reshape(height, width)[mask], return_inverse=True)
-    labels = np.zeros((height, width), dtype=np.int64)
-    labels[mask] = dense
-    return labels
 
 
 def _resize(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -198,18 +116,47 @@ def _fit(plane: np.ndarray, box: int) -> np.ndarray:
     return _resize(plane, size)
 
 
-def _morph(plane: np.ndarray, radius: int, op) -> np.ndarray:
-    """Grey erosion/dilation by a disc-like (alternating square and cross) element."""
-    for step in range(radius):
-        padded = np.pad(plane, 1)
-        views = [
-            padded[1 + dy : padded.shape[0] - 1 + dy, 1 + dx : padded.shape[1] - 1 + dx]
-            for dy in (-1, 0, 1)
-            for dx in (-1, 0, 1)
-            if step % 2 == 0 or dy * dx == 0
-        ]
-        plane = op.reduce(views)
-    return plane
+def _morph_step(plane: np.ndarray, step: int, op) -> np.ndarray:
+    """One step of grey erosion/dilation by a disc-like (alternating square, cross) element."""
+    padded = np.pad(plane, 1)
+    views = [
+        padded[1 + dy : padded.shape[0] - 1 + dy, 1 + dx : padded.shape[1] - 1 + dx]
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if step % 2 == 0 or dy * dx == 0
+    ]
+    return op.reduce(views)
+
+
+def _morph(plane: np.ndarray, radius: float, op) -> np.ndarray:
+    """Grey erosion/dilation by a fractional radius: the two nearest whole radii blended."""
+    whole = int(radius)
+    for step in range(whole):
+        plane = _morph_step(plane, step, op)
+    part = radius - whole
+    return plane if part <= 0 else (1 - part) * plane + part * _morph_step(plane, whole, op)
+
+
+def target_width(width: float) -> float:
+    """Widths in MNIST's own range stay; others move toward it, continuously in `width`."""
+    low, high = (edge * MNIST_STROKE for edge in STROKE_RANGE)
+    if width > high:
+        return high * (width / high) ** THICK_POWER
+    if 0 < width < low:
+        return low * (width / low) ** THIN_POWER
+    return width
+
+
+def _even_strokes(fine: np.ndarray) -> np.ndarray:
+    """Erode or dilate (fine px) so the stroke width moves to `target_width`."""
+    width = stroke_width(fine > 0.5) / SUPERSAMPLE
+    radius = (target_width(width) - width) * SUPERSAMPLE / 2
+    if radius > 0:
+        return _morph(fine, radius, np.maximum)
+    if radius < 0:
+        thinned = _morph(fine, -radius, np.minimum)
+        return thinned if thinned.max() > 0.5 else fine
+    return fine
 
 
 def _normalise(
@@ -224,13 +171,8 @@ def _normalise(
         return None
     fine = _fit(crop, SUPERSAMPLE * digit_box)
     fine /= max(float(fine.max()), 1e-6)  # a hairline averages to grey: measure its shape
-    width = stroke_width(fine > 0.5) / SUPERSAMPLE if strokes else MNIST_STROKE
-    if width > THIN_ABOVE * MNIST_STROKE:
-        excess = THIN_FRACTION * (width - MNIST_STROKE)
-        thinned = _morph(fine, round(excess * SUPERSAMPLE / 2), np.minimum)
-        fine = thinned if thinned.max() > 0.5 else fine
-    elif 0 < width < THICKEN_BELOW * MNIST_STROKE:
-        fine = _morph(fine, round((MNIST_STROKE - width) * SUPERSAMPLE / 2), np.maximum)
+    if strokes:
+        fine = _even_strokes(fine)
     digit = _fit(np.where(fine > 0.02, fine, 0.0), digit_box)
     digit = np.clip(digit, 0.0, None) * (255.0 / max(float(digit.max()), 1e-6))
     out = np.zeros((image_size, image_size), dtype=np.float32)

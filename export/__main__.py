@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WEIGHTS = REPO / "weights" / "hrnn_mnist.pt"
-DEFAULT_OUTPUT = REPO / "demo" / "hrnn_mnist.onnx"
+DEFAULT_WEIGHTS = Path("weights") / "hrnn_mnist.pt"  # in the checkout, wherever it is run from
+DEFAULT_OUTPUT = Path("demo") / "hrnn_mnist.onnx"
 INT8_SUFFIX = "_int8"  # demo/hrnn_mnist.onnx -> demo/hrnn_mnist_int8.onnx
 
 
@@ -22,32 +22,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Export the trained HRNN to ONNX with its model card, check parity "
         "against PyTorch through the demo's Classifier, optionally add an int8 variant.",
     )
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="%(default)s")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="%(default)s")
+    parser.add_argument(
+        "--weights", type=Path, default=None, help=f"default: {DEFAULT_WEIGHTS} in this checkout"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, help=f"default: {DEFAULT_OUTPUT} in this checkout"
+    )
     parser.add_argument(
         "--quantize", action="store_true", help="also write <output>_int8.onnx if it qualifies"
     )
-    parser.add_argument(
+    digits = parser.add_mutually_exclusive_group()
+    digits.add_argument(
         "--data-dir",
         type=Path,
         default=None,
         help="MNIST folder for the parity check (default: $HRNN_MNIST_DATA, then "
-        "~/.cache/hrnn-mnist/mnist; without it the 1,000-digit sample in tests/data is used)",
+        "~/.cache/hrnn-mnist/mnist, downloading there if needed)",
     )
+    digits.add_argument(
+        "--sample",
+        type=Path,
+        default=None,
+        help="check parity on this .npz (arrays images (N, 28, 28), labels (N,)) instead of MNIST",
+    )
+    parser.add_argument("--offline", action="store_true", help="never download MNIST")
     parser.add_argument(
         "--opset", type=int, default=None, help="ONNX opset (default: the exporter's choice)"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.weights = args.weights or REPO / DEFAULT_WEIGHTS
+    args.output = args.output or REPO / DEFAULT_OUTPUT
+    return args
 
 
 class _Int8Rejected(Exception):
-    """The int8 model lost too much accuracy; raised inside the atomic write to discard it."""
+    """The int8 model failed a gate; raised inside the atomic write to discard it."""
 
 
 def run(args: argparse.Namespace) -> int:
     # Heavy imports here, so --help and argument errors are instant.
     from export.onnx_export import (
         ExportError,
+        add_to_card,
         build_card,
         card_path_for,
         check_proto,
@@ -73,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
             "'no weights card found' instead of how these weights were trained",
             file=sys.stderr,
         )
+    images, labels, source = load_eval_set(args.data_dir, args.sample, not args.offline)
     proto, exporter = export_proto(model, args.opset)
     card = build_card(model, training, sha256_file(args.weights), exporter)
     set_card(proto, card)
@@ -82,8 +99,6 @@ def run(args: argparse.Namespace) -> int:
         f"exported {args.weights} with {exporter['method']}, opset {exporter['opset']} "
         f"({exported - start:.1f} s)"
     )
-
-    images, labels, source = load_eval_set(args.data_dir)
 
     float_probabilities = []  # the shipped float model's, kept for the int8 comparison
 
@@ -108,15 +123,16 @@ def run(args: argparse.Namespace) -> int:
             report = evaluate_int8(output, tmp, images, labels, source, float_probabilities[0])
             print(report.line())
             if not report.qualifies:
-                raise _Int8Rejected(f"{report.accuracy_drop * 100:.2f} pp")
+                raise _Int8Rejected(report.why_not())
+            add_to_card(tmp, report.card_fields())
 
         try:
             atomic_write(int8_path, write_int8)
             print(f"wrote {int8_path} ({int8_path.stat().st_size / 1e6:.2f} MB)")
-        except _Int8Rejected as lost:
+        except _Int8Rejected as failed:
             stale = " and removed the stale one" if int8_path.exists() else ""
             int8_path.unlink(missing_ok=True)
-            print(f"int8 model loses {lost} of accuracy: not written{stale}")
+            print(f"int8 model {failed}: not written{stale}")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -4,7 +4,6 @@ The card carries every fact the demo needs (28x28, pixels / 255, white ink on bl
 class names) plus where the weights came from, so the .onnx is the only thing shipped.
 """
 
-import io
 import json
 import logging
 import warnings
@@ -28,6 +27,9 @@ EXAMPLE_BATCH = 3  # > 1, so no exporter can mistake the batch for a constant 1
 # as Slice/Concat on 64k-element tensors; folding them gives the LSTMs plain initializers,
 # which both the runtime and the int8 quantizer need.
 FOLD_LIMIT = 1 << 22
+# Weights-card fields the demo reads at the top of the model card, copied verbatim when present:
+# calibration {"temperature", "sure_at", ...} and training_data [{name, licence, samples}, ...].
+COPIED_FROM_TRAINING = ("calibration", "training_data")
 
 
 class ExportError(Exception):
@@ -80,15 +82,15 @@ def build_card(
     training: dict | None,
     weights_sha256: str,
     exporter: dict,
-    precision: str = "float32",
 ) -> dict:
-    """The JSON model card (schema in the project contract) for one exported file."""
+    """The JSON model card for one exported file; the whole weights card rides along as training."""
     size = model.config.image_size
     classes = model.config.num_classes
-    return {
+    copied = {key: training[key] for key in COPIED_FROM_TRAINING if key in (training or {})}
+    return copied | {
         "name": "hrnn-mnist",
         "format": CARD_FORMAT,
-        "precision": precision,
+        "precision": "float32",
         "input": {
             "name": INPUT_NAME,
             "shape": ["batch", size, size],
@@ -142,76 +144,65 @@ def drop_unused_outputs(proto: onnx.ModelProto) -> None:
             node.output.extend(names)
 
 
-def _declare_output_shapes(proto: onnx.ModelProto, config: HRNNConfig) -> None:
-    """The TorchScript exporter names the row axis symbolically; it is always image_size."""
-    dims = {"logits": [config.num_classes], "row_logits": [config.image_size, config.num_classes]}
-    for value in proto.graph.output:
-        shape = value.type.tensor_type.shape
-        for dim, size in zip(shape.dim[1:], dims[value.name], strict=True):
-            dim.dim_value = size
+def strip_machine_details(proto: onnx.ModelProto) -> None:
+    """Drop doc strings and metadata other than the card, in place.
 
-
-def _export_torchscript(
-    wrapped: nn.Module, example: torch.Tensor, opset: int | None
-) -> onnx.ModelProto:
-    axes = {INPUT_NAME: {0: "batch"}} | {name: {0: "batch"} for name in OUTPUT_NAMES}
-    buffer = io.BytesIO()
-    torch.onnx.export(
-        wrapped,
-        (example,),
-        buffer,
-        input_names=[INPUT_NAME],
-        output_names=list(OUTPUT_NAMES),
-        opset_version=opset or 17,
-        dynamic_axes=axes,
-        dynamo=False,
-    )
-    return onnx.load_from_string(buffer.getvalue())
-
-
-def export_proto(
-    model: HRNN, opset: int | None = None, dynamo: bool = True
-) -> tuple[onnx.ModelProto, dict]:
-    """The ONNX graph and a description of the exporter that made it.
-
-    The dynamo exporter is the one torch recommends; the TorchScript one is only a fallback.
+    The dynamo exporter records each node's stack trace (this checkout's and the
+    interpreter's absolute paths); without them the same weights give the same bytes.
     """
+
+    def strip_graph(graph: onnx.GraphProto) -> None:
+        graph.doc_string = ""
+        del graph.metadata_props[:]
+        for value in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+            value.doc_string = ""
+            del value.metadata_props[:]
+        for node in graph.node:
+            node.doc_string = ""
+            del node.metadata_props[:]
+            for attribute in node.attribute:  # touching .g on others would create one
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    strip_graph(attribute.g)
+                for sub in attribute.graphs:
+                    strip_graph(sub)
+
+    strip_graph(proto.graph)
+    for function in proto.functions:
+        function.doc_string = ""
+        del function.metadata_props[:]
+        for node in function.node:
+            node.doc_string = ""
+            del node.metadata_props[:]
+    proto.doc_string = ""
+    kept = [p for p in proto.metadata_props if p.key == CARD_KEY]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+
+
+def export_proto(model: HRNN, opset: int | None = None) -> tuple[onnx.ModelProto, dict]:
+    """The ONNX graph from torch's dynamo exporter, and a description of that exporter."""
     wrapped = _WithRows(model).eval()
     size = model.config.image_size
     example = torch.rand(EXAMPLE_BATCH, size, size, generator=torch.Generator().manual_seed(0))
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    fallback_reason = None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporters' deprecation chatter is not for users
-        proto = None
-        if dynamo:
-            try:
-                proto = _export_dynamo(wrapped, example, opset)
-            except Exception as error:  # noqa: BLE001 - any failure here means: use the fallback
-                fallback_reason = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-        if proto is None:
-            try:
-                proto = _export_torchscript(wrapped, example, opset)
-            except Exception as error:  # noqa: BLE001 - both exporters failed: say so, briefly
-                first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
-                raise ExportError(
-                    f"both exporters failed (dynamo: {fallback_reason}; "
-                    f"TorchScript: {type(error).__name__}: {first})"
-                ) from None
-            _declare_output_shapes(proto, model.config)
+        warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not for users
+        try:
+            proto = _export_dynamo(wrapped, example, opset)
+        except Exception as error:  # noqa: BLE001 - any exporter failure: one sentence
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+            reason = f"{type(error).__name__}: {first}"
+            raise ExportError(f"the ONNX exporter failed ({reason})") from None
     drop_unused_outputs(proto)
+    strip_machine_details(proto)
     used_opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     exporter = {
         "torch": torch.__version__,
         "onnx": onnx.__version__,
         "onnxscript": onnxscript.__version__,
         "opset": used_opset,
-        "method": "torch.onnx.export(dynamo=True)"
-        if fallback_reason is None and dynamo
-        else "torch.onnx.export(dynamo=False) (TorchScript fallback)",
+        "method": "torch.onnx.export(dynamo=True)",
     }
-    if fallback_reason is not None:
-        exporter["fallback_reason"] = fallback_reason
     return proto, exporter
 
 
@@ -221,6 +212,13 @@ def set_card(proto: onnx.ModelProto, card: dict) -> None:
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)
     proto.metadata_props.add(key=CARD_KEY, value=json.dumps(card, sort_keys=True))
+
+
+def add_to_card(path: Path, fields: dict) -> None:
+    """Merge measured facts (int8's confidence drift) into the card of a written model."""
+    proto = onnx.load(str(path))
+    set_card(proto, read_card(proto) | fields)
+    write_model(proto, path)
 
 
 def read_card(proto: onnx.ModelProto) -> dict:

@@ -1,13 +1,14 @@
 """The int8 variant: onnxruntime dynamic quantization of both LSTMs.
 
 Dynamic quantization stores the LSTM weights as int8 and quantizes activations on the
-fly, so it needs no calibration data. It ships only if it costs at most
-MAX_ACCURACY_DROP of test accuracy against the float model it came from.
+fly, so it needs no calibration data. It ships only if, against the float model it came
+from, it loses at most MAX_ACCURACY_DROP of test accuracy and 99% of digits' probabilities
+move by at most MAX_P99_PROB_DIFF; the rarer, larger moves are written into its card.
 """
 
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,17 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from demo.classifier import Classifier
-from export.onnx_export import read_card, set_card, write_model
+from export.onnx_export import read_card, set_card, strip_machine_details, write_model
 from export.parity import onnx_outputs
 
 MAX_ACCURACY_DROP = 0.001  # 0.1 percentage points
+# Per digit, |dp| is the largest change of any class probability. The 99.48% weights gave
+# p99 0.0048 and max 0.19 on the MNIST test set (one digit in 10,000 moved by over 0.1), and
+# p99 0.0094 on the first 1,000 digits: 0.02 bounds 99 digits in 100 with room for that spread.
+MAX_P99_PROB_DIFF = 0.02
+# Above this, the card says int8 confidences are approximate: a page showing whole
+# percentages would show a different number for some digit.
+EXACT_PROB_DIFF = 0.005
 # The head is 1,290 of ~200k weights; quantizing it saves nothing and adds a quantize step.
 OP_TYPES = ["LSTM"]
 
@@ -37,6 +45,7 @@ class Int8Report:
     accuracy_int8: float
     argmax_agreement: float
     max_prob_diff: float
+    p99_prob_diff: float
     count: int
     source: str
 
@@ -46,18 +55,43 @@ class Int8Report:
 
     @property
     def qualifies(self) -> bool:
-        return self.accuracy_drop <= MAX_ACCURACY_DROP + 1e-12
+        return (
+            self.accuracy_drop <= MAX_ACCURACY_DROP + 1e-12
+            and self.p99_prob_diff <= MAX_P99_PROB_DIFF
+        )
 
-    def to_dict(self) -> dict:
-        return asdict(self) | {"accuracy_drop": self.accuracy_drop, "qualifies": self.qualifies}
+    def why_not(self) -> str:
+        """The failed gates, for the one line that says int8 was not written."""
+        reasons = []
+        if self.accuracy_drop > MAX_ACCURACY_DROP + 1e-12:
+            reasons.append(f"loses {self.accuracy_drop * 100:.2f} pp of accuracy")
+        if self.p99_prob_diff > MAX_P99_PROB_DIFF:
+            reasons.append(f"moves p99 probabilities by {self.p99_prob_diff:.3f}")
+        return " and ".join(reasons)
+
+    def card_fields(self) -> dict:
+        """What the page needs to know about int8 confidences, measured, not assumed."""
+        return {
+            "approximate_confidence": self.max_prob_diff > EXACT_PROB_DIFF,
+            "confidence_drift": {
+                "vs": "float32 model, both through demo.classifier.Classifier",
+                "max_abs_prob_diff": round(self.max_prob_diff, 4),
+                "p99_abs_prob_diff": round(self.p99_prob_diff, 4),
+                "argmax_agreement": self.argmax_agreement,
+                "digits": self.count,
+                "on": self.source,
+            },
+        }
 
     def line(self) -> str:
         return (
             f"  int8 {self.size_bytes / 1e6:.2f} MB (float {self.float_size_bytes / 1e6:.2f} MB), "
             f"acc {self.accuracy_int8:.2%} vs float {self.accuracy_float:.2%} "
             f"(drop {self.accuracy_drop * 100:+.2f} pp, allowed {MAX_ACCURACY_DROP * 100:.1f}), "
-            f"argmax agree {self.argmax_agreement:.2%}, max|dp| {self.max_prob_diff:.2e}, "
-            f"on {self.source}"
+            f"argmax agree {self.argmax_agreement:.2%}, on {self.source}\n"
+            f"  int8 |dp| per digit: p99 {self.p99_prob_diff:.4f} (allowed {MAX_P99_PROB_DIFF}), "
+            f"max {self.max_prob_diff:.4f} (card: approximate_confidence "
+            f"{str(self.max_prob_diff > EXACT_PROB_DIFF).lower()})"
         )
 
 
@@ -85,6 +119,7 @@ def quantize_file(float_path: Path, int8_path: Path) -> None:
         "quantized_ops": OP_TYPES,
         "weight_type": "QInt8",
     }
+    strip_machine_details(proto)
     set_card(proto, card)
     onnx.checker.check_model(proto, full_check=True)
     write_model(proto, int8_path)
@@ -108,13 +143,15 @@ def evaluate_int8(
         float_probabilities = onnx_outputs(Classifier(float_path), images, workers)[0]
     int8_probabilities = onnx_outputs(Classifier(int8_path), images, workers)[0]
     float_top, int8_top = float_probabilities.argmax(-1), int8_probabilities.argmax(-1)
+    drift = np.abs(float_probabilities - int8_probabilities).max(-1)  # one number per digit
     return Int8Report(
         size_bytes=Path(int8_path).stat().st_size,
         float_size_bytes=Path(float_path).stat().st_size,
         accuracy_float=float((float_top == labels).mean()),
         accuracy_int8=float((int8_top == labels).mean()),
         argmax_agreement=float((float_top == int8_top).mean()),
-        max_prob_diff=float(np.abs(float_probabilities - int8_probabilities).max()),
+        max_prob_diff=float(drift.max()),
+        p99_prob_diff=float(np.percentile(drift, 99)),
         count=len(images),
         source=source,
     )

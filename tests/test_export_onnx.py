@@ -1,6 +1,6 @@
 """python -m export: what the exported file must be, and what a bad export must not do.
 
-One real export (about 10 s) is shared by the slow tests; the unhappy paths that stop
+Two real exports (about 10 s each) are shared by the slow tests; the unhappy paths that stop
 before exporting are quick.
 """
 
@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,9 @@ import torch
 
 import export.onnx_export as onnx_export
 import export.quantize as quantize
-from demo.classifier import Classifier
+from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
 from export.__main__ import main
-from tools.paths import REPO
+from tools.paths import REPO, SAMPLE
 from train.checkpoint import save_weights, sha256_file
 from train.model import HRNN, HRNNConfig
 
@@ -45,26 +46,42 @@ def run_main(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def machine_paths_in(path: Path) -> list[str]:
+    """Absolute paths of this machine found in an .onnx, tensor payloads left out.
+
+    Random weight bytes could spell '/usr' by chance; every string field is searched.
+    """
+    proto = onnx.load(str(path))
+    tensors = [*proto.graph.initializer]
+    tensors += [a.t for n in proto.graph.node for a in n.attribute if a.HasField("t")]
+    for tensor in tensors:
+        for payload in ("raw_data", "float_data", "int32_data", "int64_data", "double_data"):
+            tensor.ClearField(payload)
+    text = proto.SerializeToString()
+    suspects = {"/work", "/usr", "/home/", "site-packages", str(REPO), sys.executable}
+    suspects |= {sys.prefix, sys.base_prefix, tempfile.gettempdir()}
+    if len(str(Path.home())) > 1:
+        suspects.add(str(Path.home()))
+    return sorted(s for s in suspects if s.encode() in text)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> dict:
-    """One export through the CLI, parity on the repo's 1,000-digit sample."""
+    """One export through the CLI, parity on the repo's 1,000-digit sample given explicitly."""
     root = tmp_path_factory.mktemp("export")
     (root / "in").mkdir()
     (root / "out").mkdir()
-    (root / "no-mnist").mkdir()
     weights = make_weights(root / "in")
     output = root / "out" / "hrnn_mnist.onnx"
-    code, stdout, stderr = run_main(
-        "--weights", weights, "--output", output, "--data-dir", root / "no-mnist"
-    )
+    code, stdout, stderr = run_main("--weights", weights, "--output", output, "--sample", SAMPLE)
     assert code == 0, stderr
     return {
+        "root": root,
         "weights": weights,
         "output": output,
         "stdout": stdout,
         "stderr": stderr,
         "proto": onnx.load(str(output)),
-        "data_dir": root / "no-mnist",
     }
 
 
@@ -72,7 +89,7 @@ def exported(tmp_path_factory) -> dict:
 def reexport(exported, monkeypatch):
     """main() without the 10 s exporter: it gets the graph the real export produced."""
 
-    def fake(model, opset=None, dynamo=True):
+    def fake(model, opset=None):
         card = onnx_export.read_card(exported["proto"])
         proto = onnx.ModelProto()
         proto.CopyFrom(exported["proto"])
@@ -148,7 +165,8 @@ def test_card_round_trips_with_training_card_and_versions(exported):
 def test_cli_reports_parity_through_the_classifier(exported):
     out = exported["stdout"]
     assert "parity, PyTorch vs demo.classifier.Classifier" in out
-    assert "mnist_test_sample.npz (1000 digits; full MNIST not found)" in out
+    assert "allowed: max|dp| 1e-05, max|dlogit| and max|drow| (row logits) 1e-04" in out
+    assert "ok   mnist_test_sample.npz (1000 digits)" in out
     for batch in (1, 7, 64):
         assert f"random pixels, batch {batch}" in out
         assert f"same, one session.run of {batch}" in out
@@ -170,10 +188,52 @@ def test_int8_has_dynamic_quantized_lstms_and_an_int8_card(exported, tmp_path):
 
 
 @pytest.mark.slow
-def test_torchscript_fallback_also_meets_the_graph_checks():
-    proto, exporter = onnx_export.export_proto(HRNN().eval(), dynamo=False)
-    onnx_export.check_proto(proto, HRNNConfig())
-    assert "TorchScript" in exporter["method"]
+def test_exporting_the_same_weights_twice_gives_the_same_bytes(exported):
+    again = exported["root"] / "again"
+    again.mkdir()
+    output = again / "hrnn_mnist.onnx"
+    code, _, stderr = run_main(
+        "--weights", exported["weights"], "--output", output, "--sample", SAMPLE
+    )
+    assert code == 0, stderr
+    assert output.read_bytes() == exported["output"].read_bytes()
+
+
+@pytest.mark.slow
+def test_quantizing_the_same_file_twice_gives_the_same_bytes(exported, tmp_path):
+    first, second = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    quantize.quantize_file(exported["output"], first)
+    quantize.quantize_file(exported["output"], second)
+    assert first.read_bytes() == second.read_bytes()
+    assert machine_paths_in(first) == []
+
+
+@pytest.mark.slow
+def test_exported_file_names_no_path_of_this_machine(exported):
+    assert machine_paths_in(exported["output"]) == []
+    assert [p.key for p in exported["proto"].metadata_props] == ["model_card"]
+    for node in exported["proto"].graph.node:
+        assert not node.doc_string and not node.metadata_props, node.name
+
+
+@pytest.mark.parametrize("shipped", [DEFAULT_MODEL, INT8_MODEL], ids=["float32", "int8"])
+def test_shipped_files_name_no_path_of_the_machine_that_exported_them(shipped):
+    if not shipped.exists():
+        pytest.skip(f"{shipped.name} is not shipped")
+    assert machine_paths_in(shipped) == []
+
+
+def test_the_path_finder_itself_finds_a_path(tmp_path):
+    """The check above can fail: a stack trace like the exporter's is caught."""
+    proto = onnx.load(str(DEFAULT_MODEL))
+    trace = f'File "{REPO}/train/model.py", line 75, in forward'
+    proto.graph.node[0].metadata_props.add(key="pkg.torch.onnx.stack_trace", value=trace)
+    path = tmp_path / "leaky.onnx"
+    path.write_bytes(proto.SerializeToString())
+    assert str(REPO) in machine_paths_in(path)
+    onnx_export.strip_machine_details(proto)
+    path.write_bytes(proto.SerializeToString())
+    assert machine_paths_in(path) == []
 
 
 # --- failures leave the shipped files alone -----------------------------------------------
@@ -192,7 +252,7 @@ def test_failed_parity_leaves_the_old_model_untouched(reexport, monkeypatch, tmp
     output = tmp_path / "hrnn_mnist.onnx"
     output.write_bytes(b"the good model")
     code, stdout, stderr = run_main(
-        "--weights", reexport["weights"], "--output", output, "--data-dir", reexport["data_dir"]
+        "--weights", reexport["weights"], "--output", output, "--sample", SAMPLE
     )
     assert code == 1, stdout
     assert "FAIL" in stdout
@@ -212,13 +272,42 @@ def test_int8_that_loses_accuracy_is_not_kept(reexport, monkeypatch, tmp_path):
         reexport["weights"],
         "--output",
         output,
-        "--data-dir",
-        reexport["data_dir"],
+        "--sample",
+        SAMPLE,
         "--quantize",
     )
     assert code == 0
-    assert "not written and removed the stale one" in stdout
+    assert "int8 model loses " in stdout
+    assert "of accuracy: not written and removed the stale one" in stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hrnn_mnist.onnx"]
+
+
+@pytest.mark.slow
+def test_int8_whose_probabilities_drift_too_far_is_not_kept(reexport, monkeypatch, tmp_path):
+    monkeypatch.setattr(quantize, "MAX_P99_PROB_DIFF", -1.0)  # no drift is small enough
+    output = tmp_path / "hrnn_mnist.onnx"
+    args = ["--weights", reexport["weights"], "--output", output, "--sample", SAMPLE]
+    code, stdout, _ = run_main(*args, "--quantize")
+    assert code == 0
+    assert "int8 model moves p99 probabilities by " in stdout and "not written" in stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hrnn_mnist.onnx"]
+
+
+@pytest.mark.slow
+def test_int8_card_records_the_measured_confidence_drift(reexport, monkeypatch, tmp_path):
+    monkeypatch.setattr(quantize, "EXACT_PROB_DIFF", -1.0)  # any drift makes it approximate
+    output = tmp_path / "hrnn_mnist.onnx"
+    args = ["--weights", reexport["weights"], "--output", output, "--sample", SAMPLE]
+    code, stdout, _ = run_main(*args, "--quantize")
+    assert code == 0, stdout
+    card = Classifier(tmp_path / "hrnn_mnist_int8.onnx").card.raw
+    drift = card["confidence_drift"]
+    assert card["approximate_confidence"] is True
+    assert drift["digits"] == 1000 and drift["on"] == "mnist_test_sample.npz (1000 digits)"
+    assert 0 <= drift["p99_abs_prob_diff"] <= drift["max_abs_prob_diff"] <= 1
+    assert f"p99 {drift['p99_abs_prob_diff']:.4f}" in stdout
+    assert f"max {drift['max_abs_prob_diff']:.4f} (card: approximate_confidence true)" in stdout
+    assert "approximate_confidence" not in Classifier(output).card.raw  # float is exact
 
 
 @pytest.mark.slow
@@ -226,9 +315,7 @@ def test_missing_weights_card_warns_loudly_and_says_so_in_the_card(reexport, tmp
     weights = tmp_path / "bare.pt"
     weights.write_bytes(reexport["weights"].read_bytes())
     output = tmp_path / "out.onnx"
-    code, _, stderr = run_main(
-        "--weights", weights, "--output", output, "--data-dir", reexport["data_dir"]
-    )
+    code, _, stderr = run_main("--weights", weights, "--output", output, "--sample", SAMPLE)
     assert code == 0
     assert stderr.startswith("WARNING: no weights card")
     card = Classifier(output).card.raw
@@ -299,3 +386,84 @@ def test_output_must_be_an_onnx_file(tmp_path):
     code, _, stderr = run_main("--weights", weights, "--output", tmp_path / "model.bin")
     assert code == 1
     assert "must end in .onnx" in stderr
+
+
+def test_parity_needs_digits_and_says_so_in_one_sentence(tmp_path):
+    weights = make_weights(tmp_path)
+    empty = tmp_path / "no-mnist"
+    empty.mkdir()
+    output = tmp_path / "m.onnx"
+    args = ["--weights", weights, "--output", output, "--data-dir", empty, "--offline"]
+    code, _, stderr = run_main(*args)
+    assert code == 1
+    assert stderr.startswith("error: no MNIST test set for the parity check (")
+    assert stderr.endswith("or --sample PATH to an .npz\n") and stderr.count("\n") == 1
+    assert not output.exists()
+
+
+def test_a_sample_that_is_not_an_npz_of_digits(tmp_path):
+    weights = make_weights(tmp_path)
+    bad = tmp_path / "digits.npz"
+    bad.write_bytes(b"not a zip")
+    code, _, stderr = run_main(
+        "--weights", weights, "--output", tmp_path / "m.onnx", "--sample", bad
+    )
+    assert code == 1
+    assert stderr.startswith(f"error: {bad} is not an .npz with images and labels (")
+    np.savez(bad, images=np.zeros((3, 28, 28), np.uint8), labels=np.zeros(2, np.uint8))
+    code, _, stderr = run_main(
+        "--weights", weights, "--output", tmp_path / "m.onnx", "--sample", bad
+    )
+    assert code == 1
+    assert "holds images (3, 28, 28) and labels (2,); expected (N, 28, 28) and (N,)" in stderr
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_help_shows_defaults_as_the_user_would_type_them(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "default: weights/hrnn_mnist.pt" in text and "default: demo/hrnn_mnist.onnx" in text
+    assert str(REPO) not in text
+
+
+def test_defaults_are_found_in_the_checkout_from_any_folder(monkeypatch, tmp_path):
+    import export.__main__ as cli
+
+    monkeypatch.chdir(tmp_path)
+    args = cli.parse_args([])
+    assert args.weights == REPO / "weights" / "hrnn_mnist.pt"
+    assert args.output == REPO / "demo" / "hrnn_mnist.onnx"
+
+
+def test_card_copies_calibration_and_training_data_from_the_weights_card():
+    training = {
+        "model_config": HRNNConfig().to_dict(),
+        "test_accuracy": 0.99,
+        "calibration": {"temperature": 0.8, "sure_at": 0.6, "fitted_on": "validation", "nll": 0.1},
+        "training_data": [
+            {"name": "MNIST", "licence": "CC BY-SA 3.0", "samples": 55000},
+            {"name": "drawn", "licence": "CC0", "samples": 120},
+        ],
+    }
+    exporter = {"method": "torch.onnx.export(dynamo=True)"}
+    card = onnx_export.build_card(HRNN().eval(), training, "ab" * 32, exporter)
+    assert card["calibration"] == training["calibration"]
+    assert card["training_data"] == training["training_data"]
+    assert card["training"] == training and card["exporter"] == exporter
+    everything_else = {"name", "format", "precision", "input", "outputs", "class_names"}
+    assert set(card) == everything_else | {"training", "weights_sha256", "exporter"} | {
+        "calibration",
+        "training_data",
+    }
+    assert card["weights_sha256"] == "ab" * 32 and card["precision"] == "float32"
+
+
+def test_card_without_calibration_leaves_it_out_and_the_demo_uses_temperature_1():
+    for training in ({"test_accuracy": 0.99}, None):
+        card = onnx_export.build_card(HRNN().eval(), training, "ab" * 32, {})
+        assert "calibration" not in card and "training_data" not in card
+    from demo.classifier import ModelCard
+
+    assert ModelCard.from_json(json.dumps(card)).temperature == 1.0

@@ -41,6 +41,12 @@ def model_flops(config: HRNNConfig) -> int:
     return 2 * (row_lstm + col_lstm + head)
 
 
+def shown(path: Path) -> str:
+    """A checkout path as the user would type it from the checkout: demo/hrnn_mnist.onnx."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -191,7 +197,7 @@ def run(args: argparse.Namespace) -> dict:
             "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         },
         "versions": {"onnxruntime": ort.__version__, "torch": torch.__version__},
-        "models": {name: {"path": str(p), "bytes": p.stat().st_size} for name, p in paths.items()},
+        "models": {n: {"path": shown(p), "bytes": p.stat().st_size} for n, p in paths.items()},
         "session_load_ms": {name: session_load_ms(p) for name, p in paths.items()},
         "model_gflop_per_image": round(flops / 1e9, 4),
         "latency_1_image_1_thread": latency,
@@ -228,12 +234,21 @@ def print_table(result: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.export_benchmark", description=__doc__)
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--int8", type=Path, default=INT8_MODEL)
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
-    parser.add_argument("--runs", type=int, default=LATENCY_RUNS)
-    parser.add_argument("--output", type=Path, default=DEFAULT_RESULTS)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.export_benchmark",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for flag, default, what in (
+        ("--model", DEFAULT_MODEL, "float32 model"),
+        ("--int8", INT8_MODEL, "int8 model, measured when it exists"),
+        ("--weights", DEFAULT_WEIGHTS, "PyTorch weights for the eager baseline"),
+        ("--output", DEFAULT_RESULTS, "results JSON"),
+    ):
+        parser.add_argument(flag, type=Path, default=default, help=f"{what} ({shown(default)})")
+    parser.add_argument(
+        "--runs", type=int, default=LATENCY_RUNS, help="latency runs per runtime (%(default)s)"
+    )
     args = parser.parse_args(argv)
     result = run(args)
     print_table(result)

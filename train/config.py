@@ -71,7 +71,7 @@ RECIPES = {
     # 22 pendigits writers (4 more validate, 4 are only evaluated), without label smoothing
     # so that confidences can be calibrated afterwards. Short enough for a CPU.
     "writers": dict(
-        epochs=3, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.01,
+        epochs=2, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.01,
         schedule="onecycle", warmup_fraction=0.1, grad_clip=1.0, augment=True, val_size=5000,
         pendigits=2, init_from="weights/hrnn_mnist_best.pt",
     ),

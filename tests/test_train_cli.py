@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_support import TINY_ARGS, one_thread, snapshot, write_tiny_mnist
+from train_support import TINY_ARGS, one_thread, snapshot, write_tiny_mnist, write_tiny_pendigits
 
 from train import data
 from train import run as run_module
@@ -178,6 +178,39 @@ def test_the_card_counts_the_images_really_used(mnist, tmp_path):
     assert "data: 200 train, 64 val, 50 test images" in out.getvalue()
     assert card["images"] == {"train": 200, "val": 64, "test": 50}
     assert card["selected_by"] == "validation accuracy" and card["val_accuracy"] is not None
+
+
+def test_the_writers_recipe_trains_on_strokes_and_calibrates_on_held_out_writers(
+    finished, tmp_path
+):
+    strokes = write_tiny_pendigits(tmp_path / "pen.txt")
+    code, stdout, stderr = train(
+        finished["mnist"], tmp_path / "run", "--recipe", "writers", "--epochs", "1",
+        "--pendigits", str(strokes), "--init-from", str(finished["shipped"]), "--batch-size", "32",
+    )  # fmt: skip
+    assert code == 0, stderr
+    # 10 writers: 4 held out for the table, 4 validate, 2 train (20 digits, 2 renders each).
+    assert "20 pen digits x 2 renders an epoch" in stdout
+    card = json.loads((tmp_path / "run" / "hrnn_mnist.json").read_text())
+    names = [entry["name"] for entry in card["training_data"]]
+    assert names[0].startswith("MNIST") and names[1].startswith("UCI pendigits")
+    assert (
+        card["training_data"][1] | {"writers": 2, "samples": 20, "licence": "CC BY 4.0"}
+        == (card["training_data"][1])
+    )
+    assert card["images"]["val_pen"] == 40 and card["val_pen_accuracy"] is not None
+    calibration = card["calibration"]
+    assert calibration["temperature"] > 0 and 0 <= calibration["sure_at"] < 1
+    assert set(calibration["validation"]) == {"val", "val_pen"}
+    assert card["config"]["init_from"] == str(finished["shipped"])
+
+
+def test_a_missing_pendigits_file_is_refused(finished, tmp_path):
+    message = refusal(
+        train(finished["mnist"], tmp_path / "run", "--recipe", "writers",
+              "--pendigits", str(tmp_path / "nowhere"), "--init-from", str(finished["shipped"]))
+    )  # fmt: skip
+    assert "no pendigits file" in message
 
 
 # --- resuming ----------------------------------------------------------------------------

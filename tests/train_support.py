@@ -63,6 +63,25 @@ def write_tiny_mnist(folder: Path, train: int = 300, test: int = 100) -> dict[st
     return checksums
 
 
+def write_tiny_pendigits(path: Path, writers: int = 10, per_writer: int = 10) -> Path:
+    """A small UNIPEN file: each writer draws digits as one or two short strokes."""
+    rng = np.random.default_rng(0)
+    lines = ['.LEXICON "0" "1" "2" "3" "4" "5" "6" "7" "8" "9"']
+    for writer in range(1, writers + 1):
+        for index in range(per_writer):
+            label = index % 10
+            lines += [f'.SEGMENT DIGIT {index} ? "{label}"', f".COMMENT {label} {writer} {index}"]
+            for stroke in range(1 + label % 2):
+                lines.append(".PEN_DOWN")
+                start = rng.integers(100, 300, size=2)
+                for step in range(6):
+                    x, y = start + step * np.array([10 * stroke, 20 + label])
+                    lines.append(f" {min(x, 500)} {min(y, 500)}")
+                lines += [".PEN_UP", ".DT 100"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     """Every file's bytes and mtime, to show that a refused command changed nothing."""
     return {

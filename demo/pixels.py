@@ -122,7 +122,7 @@ def _decode(data: bytes) -> np.ndarray:
             warnings.simplefilter("ignore")  # bomb warnings and broken-file chatter
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             _check_size(image)
-            image.draft(image.mode, (WORK_SIDE, WORK_SIDE))  # JPEG decodes at 1/2..1/8 scale
+            image.draft(image.mode, _draft_box(image.size))  # JPEG decodes at 1/2..1/8 scale
             size = _decoded_bytes(image)
             if size > MAX_DECODED_BYTES:
                 raise PreprocessError(
@@ -151,6 +151,12 @@ def _check_size(image: Image.Image) -> None:
             f"The image is {image.width}x{image.height} pixels, more than this demo "
             "decodes (a decompression-bomb guard); send a smaller picture."
         )
+
+
+def _draft_box(size: tuple[int, int]) -> tuple[int, int]:
+    """The smallest size whose longer side still covers WORK_SIDE: what a draft may go down to."""
+    ratio = min(1.0, WORK_SIDE / max(size))
+    return math.ceil(size[0] * ratio), math.ceil(size[1] * ratio)
 
 
 def _decoded_bytes(image: Image.Image) -> int:

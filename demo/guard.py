@@ -26,6 +26,7 @@ THREADS = 8  # worker threads; decoding is further bounded in demo.pixels
 NOT_UPLOADED = "This page reads only files uploaded to it; please upload the image again."
 UNKNOWN_MODEL = "Unknown model: choose one of the models offered on the page."
 
+SHIPPED = frozenset(p for png in EXAMPLES.glob("*.png") for p in (str(png), os.path.realpath(png)))
 _served: gr.Blocks | None = None  # the running app, whose record of uploads is consulted
 
 
@@ -45,7 +46,7 @@ def checked_upload(payload: object) -> str:
     if not isinstance(path, str) or not path or len(path) > MAX_PATH_CHARS or "\0" in path:
         raise Refused(NOT_UPLOADED)
     plain = os.path.abspath(path)  # lexical only: no filesystem access yet
-    if plain in _examples():
+    if plain in SHIPPED:
         return plain
     root = os.path.abspath(get_upload_folder())
     if not _inside(plain, root) or not _gradio_made(path, plain):
@@ -106,14 +107,6 @@ def serve(demo: gr.Blocks, **launch_kwargs) -> None:
     )
     _served = demo
     demo.launch(**launch_kwargs)
-
-
-def _examples() -> set[str]:
-    """Absolute paths of the shipped example PNGs (as given and resolved)."""
-    found = set()
-    for png in EXAMPLES.glob("*.png"):
-        found.update({str(png), os.path.realpath(png)})
-    return found
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -12,8 +12,9 @@ import re
 
 import gradio as gr
 
+from demo.pixels import MAX_FILE_BYTES  # one phone photo (~3-8 MB JPEG) with room to spare
+
 PREFIX = "/gradio_api"
-MAX_FILE_BYTES = 10 * 2**20  # one phone photo (~3-8 MB JPEG) with room to spare
 UPLOAD_BODY = MAX_FILE_BYTES + 64 * 2**10  # the file plus multipart headers
 JOIN_BODY = 512 * 2**10  # a 280x280 ink PNG as a data URL is a few kB; 512 KiB caps any drawing
 SMALL_BODY = 16 * 2**10  # every other route (cancel, heartbeat, component calls)

@@ -1,0 +1,269 @@
+"""demo.guard and demo.limits: what the public server accepts, checked without a server.
+
+A path is read only if Gradio received it as an upload (or it is a shipped example), and every
+other path gets the same sentence without the filesystem being asked; bodies are bounded per
+route and queue calls are checked for shape before Gradio sees them.
+"""
+
+import asyncio
+import json
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from demo import guard, limits
+from demo.guard import NOT_UPLOADED, Refused, checked_model, checked_upload
+from demo.pixels import PreprocessError
+
+EXAMPLE = str(guard.EXAMPLES / "drawn_3.png")
+
+
+@pytest.fixture
+def uploads(tmp_path, monkeypatch):
+    """A private Gradio upload folder holding one uploaded PNG; no running app."""
+    folder = tmp_path / "gradio"
+    (folder / "0a1b").mkdir(parents=True)
+    (folder / "0a1b" / "digit.png").write_bytes(b"\x89PNG not really")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(folder))
+    monkeypatch.setattr(guard, "_served", None)
+    return folder
+
+
+def refusal(payload: object) -> str:
+    with pytest.raises(Refused) as caught:
+        checked_upload(payload)
+    return str(caught.value)
+
+
+# --- checked_upload ---------------------------------------------------------------------------
+
+
+def test_an_upload_and_a_shipped_example_are_accepted(uploads):
+    path = str(uploads / "0a1b" / "digit.png")
+    assert checked_upload({"path": path, "meta": {"_type": "gradio.FileData"}}) == path
+    assert checked_upload(path) == path
+    assert checked_upload({"path": EXAMPLE}) == EXAMPLE
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "/etc/shadow",
+        "/root/.ssh/id_rsa",
+        "/dev/zero",
+        "/proc/self/fd/1",
+        {"path": "/definitely/missing.png"},
+        {"path": "docs/screenshot.png"},  # relative: the server's working tree
+        {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
+        {"url": "http://127.0.0.1/x.png"},
+        {"path": ["/etc/passwd"]},
+        {"path": 7},
+        None,
+        42,
+        [EXAMPLE],
+        "",
+        "x" * 5000,
+        "bad\0path",
+    ],
+)
+def test_everything_else_gets_the_same_sentence(uploads, payload):
+    assert refusal(payload) == NOT_UPLOADED
+
+
+def test_paths_outside_the_upload_folder_are_refused_without_touching_the_disk(
+    uploads, monkeypatch
+):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the filesystem was asked about an outside path")
+
+    lexical_only = SimpleNamespace(
+        PathLike=os.PathLike,
+        fspath=os.fspath,
+        sep=os.sep,
+        path=SimpleNamespace(abspath=os.path.abspath, realpath=forbidden),
+        lstat=forbidden,
+        stat=forbidden,
+    )
+    monkeypatch.setattr(guard, "os", lexical_only)
+    for path in ("/etc/shadow", "/root/.ssh/id_rsa", f"{uploads}/../../etc/passwd", "relative"):
+        assert refusal(path) == NOT_UPLOADED
+
+
+def test_tricks_inside_the_upload_folder_are_refused(uploads):
+    (uploads / "0a1b" / "escape.png").symlink_to("/etc/passwd")
+    (uploads / "0a1b" / "loop.png").symlink_to(uploads / "0a1b" / "loop.png")
+    os.mkfifo(uploads / "0a1b" / "pipe.png")
+    for name in ("escape.png", "loop.png", "pipe.png", "missing.png", "", "../gradio"):
+        assert refusal(str(uploads / "0a1b" / name)) == NOT_UPLOADED
+    assert refusal(f"{uploads}/0a1b/../../gradio/0a1b/escape.png") == NOT_UPLOADED
+
+
+def test_a_running_app_reads_only_files_it_recorded(uploads, monkeypatch):
+    """With the app served, a file in the folder that Gradio did not record is refused too."""
+    recorded = str(uploads / "0a1b" / "digit.png")
+    (uploads / "0a1b" / "other.png").write_bytes(b"planted")
+    fake = SimpleNamespace(temp_file_sets=[{recorded}, set()])
+    monkeypatch.setattr(guard, "_served", fake)
+    assert checked_upload({"path": recorded}) == recorded
+    assert refusal(str(uploads / "0a1b" / "other.png")) == NOT_UPLOADED
+    assert checked_upload(EXAMPLE) == EXAMPLE  # examples need no record
+
+
+def test_a_refusal_is_a_preprocess_error_so_the_page_shows_it_as_a_sentence():
+    assert issubclass(Refused, PreprocessError)
+
+
+# --- checked_model ----------------------------------------------------------------------------
+
+
+def test_only_offered_model_names_pass():
+    names = ["float32", "int8"]
+    assert checked_model("int8", names) == "int8"
+    for bad in ("float64", "", None, {"name": "int8"}, ["int8"], 8, "INT8"):
+        with pytest.raises(Refused, match="Unknown model"):
+            checked_model(bad, names)
+
+
+# --- limits: the middleware in front of Gradio ------------------------------------------------
+
+
+FNS = {
+    0: SimpleNamespace(api_name="classify", api_visibility="public"),
+    1: SimpleNamespace(api_name="on_drawing", api_visibility="private"),
+}
+
+
+def call(path, chunks=(b"",), headers=None, method="POST", delay=0.0):
+    """Run the middleware over an echo app; (status, body the app saw or the refusal)."""
+    seen = {}
+
+    async def echo(scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        seen["body"] = body
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    pending = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+
+    async def receive():
+        await asyncio.sleep(delay)
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
+    }
+    asyncio.run(limits.Limits(echo, SimpleNamespace(fns=FNS))(scope, receive, send))
+    status = sent[0]["status"]
+    body = sent[1]["body"]
+    return status, (seen["body"] if status == 200 else json.loads(body)["detail"])
+
+
+def join(**fields):
+    call_body = {"data": [None, "float32"], "fn_index": 0, "session_hash": "abc123", **fields}
+    return json.dumps(call_body).encode()
+
+
+def test_a_well_formed_queue_call_reaches_gradio_unchanged():
+    body = join()
+    assert call("/gradio_api/queue/join", [body[:10], body[10:]]) == (200, body)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        (b"{not json", 422, "not valid JSON"),
+        (b"[1, 2]", 422, "JSON object"),
+        (join(fn_index=99), 422, "fn_index"),
+        (join(fn_index="0"), 422, "fn_index"),
+        (join(fn_index=True), 422, "fn_index"),
+        (join(session_hash=None), 422, "session_hash"),
+        (join(session_hash="../" * 30), 422, "session_hash"),
+        (join(trigger_id="x"), 422, "trigger_id"),
+        (join(data={"path": "/etc/passwd"}), 422, "list"),
+        (join(data=[None] * 1000), 422, "list"),
+    ],
+)
+def test_malformed_queue_calls_are_a_4xx_sentence(body, status, words):
+    got, detail = call("/gradio_api/queue/join", [body])
+    assert got == status and words in detail
+
+
+def test_call_routes_reach_public_endpoints_only():
+    body = json.dumps({"data": [None, "float32"]}).encode()
+    assert call("/gradio_api/call/classify", [body])[0] == 200
+    assert call("/gradio_api/call/on_drawing", [body]) == (404, "No such endpoint.")
+    assert call("/gradio_api/call/nope", [body]) == (404, "No such endpoint.")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/gradio_api/run/classify",
+        "/gradio_api/api/classify",
+        "/gradio_api/deep_link",
+        "/gradio_api/run-history/records",
+        "/gradio_api/mcp/sse",
+        "/gradio_api/proxy=http://example.com/",
+    ],
+)
+def test_routes_the_page_does_not_use_are_closed(path):
+    assert call(path) == (404, "Not found.")
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [
+        ("/gradio_api/queue/join", limits.JOIN_BODY),
+        ("/gradio_api/upload", limits.UPLOAD_BODY),
+        ("/gradio_api/cancel", limits.SMALL_BODY),
+    ],
+)
+def test_bodies_over_a_routes_limit_are_refused_declared_or_streamed(path, limit):
+    declared = {"content-length": str(limit + 1)}
+    assert call(path, [b""], declared)[0] == 413
+    streamed = [b"x" * 65536] * (limit // 65536 + 2)
+    assert call(path, streamed)[0] == 413
+    assert call(path, [b""], {"content-length": "12abc"})[0] == 400
+
+
+def test_an_upload_carries_one_file():
+    boundary = "XyZ"
+    part = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n'
+        "Content-Type: image/png\r\n\r\n0123\r\n"
+    )
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    one = (part + f"--{boundary}--\r\n").encode()
+    assert call("/gradio_api/upload", [one[:50], one[50:]], headers) == (200, one)
+    three = (part * 3 + f"--{boundary}--\r\n").encode()
+    chunks = [three[i : i + 7] for i in range(0, len(three), 7)]  # delimiters split across
+    assert call("/gradio_api/upload", chunks, headers) == (413, "Upload one file at a time.")
+
+
+def test_a_trickling_body_is_dropped(monkeypatch):
+    monkeypatch.setattr(limits, "BODY_SECONDS", 0.05)
+    status, detail = call("/gradio_api/queue/join", [b"{", b"}"], delay=0.2)
+    assert status == 408 and "too slowly" in detail
+
+
+def test_the_limits_fit_what_the_page_sends():
+    """An upload is one photo; a drawing's ink data URL (a few kB) fits the queue limit 100x."""
+    assert limits.UPLOAD_BODY - limits.MAX_FILE_BYTES <= 2**16
+    assert 4 * 2**10 * 100 <= limits.JOIN_BODY <= 2**20

@@ -23,8 +23,9 @@ UPLOADS_AT_ONCE = 4  # uploads in flight; more are told the server is busy
 BODY_SECONDS = 30.0  # a body that trickles in slower than this is dropped (slowloris)
 MAX_DATA_ITEMS = 8  # the page's events take at most 2 inputs
 SESSION_HASH = re.compile(r"[A-Za-z0-9_-]{1,64}")
-CLOSED = ("/run/", "/api/", "/deep_link", "/run-history", "/runs", "/mcp", "/proxy=")
+CLOSED = ("/deep_link", "/run-history", "/runs", "/mcp", "/proxy=")
 QUEUED = ("/queue/join", "/call/")
+DIRECT = ("/run/", "/api/")  # only events that skip the queue by design (loading an example)
 
 
 class _Refusal(Exception):
@@ -59,7 +60,7 @@ class Limits:
             headers = dict(scope["headers"])
             limit = _limit(route)
             _check_length(headers, limit)
-            if route.startswith(QUEUED) and scope["method"] == "POST":
+            if route.startswith(QUEUED + DIRECT) and scope["method"] == "POST":
                 body = await _read_all(receive, limit)
                 _check_event(route, body, self.blocks)
                 return await self.app(scope, _replay(body, receive), tracked_send)
@@ -96,6 +97,8 @@ def _route(path: str) -> str:
 def _limit(route: str) -> int:
     if route == "/upload":
         return UPLOAD_BODY
+    if route.startswith(DIRECT):
+        return SMALL_BODY
     return JOIN_BODY if route.startswith(QUEUED) else SMALL_BODY
 
 
@@ -174,32 +177,56 @@ def _boundary(headers: dict) -> bytes | None:
 
 
 def _check_event(route: str, body: bytes, blocks: gr.Blocks) -> None:
-    """A queue call must name an existing event and carry a list of a few inputs."""
+    """A call must name an event it may reach and carry a short list of inputs."""
     try:
         call = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise _Refusal(422, "The request body is not valid JSON.") from None
     if not isinstance(call, dict):
         raise _Refusal(422, "The request body must be a JSON object.")
+    data = call.get("data")
     if route.startswith("/call/"):
         name = route.removeprefix("/call/").removeprefix("v2/").strip("/")
         public = {fn.api_name for fn in blocks.fns.values() if fn.api_visibility == "public"}
         if name not in public:
             raise _Refusal(404, "No such endpoint.")
         if route.startswith("/call/v2/"):
-            return
+            return  # named parameters: Gradio maps them onto the endpoint's own inputs
+        fn = None
     else:
-        fn_index, session = call.get("fn_index"), call.get("session_hash")
-        if type(fn_index) is not int or fn_index not in blocks.fns:
-            raise _Refusal(422, "Unknown fn_index.")
-        if not isinstance(session, str) or not SESSION_HASH.fullmatch(session):
-            raise _Refusal(422, "session_hash must be 1-64 letters, digits, '-' or '_'.")
-        trigger = call.get("trigger_id")
-        if trigger is not None and type(trigger) is not int:
-            raise _Refusal(422, "trigger_id must be an integer.")
-    data = call.get("data")
+        fn = _event(route, call, blocks)
     if not isinstance(data, list) or len(data) > MAX_DATA_ITEMS:
         raise _Refusal(422, f"data must be a list of at most {MAX_DATA_ITEMS} inputs.")
+    if fn is not None and not fn.queue:
+        _check_direct_inputs(fn, data)
+
+
+def _event(route: str, call: dict, blocks: gr.Blocks):
+    """The event a /queue/join or /run call names by fn_index, if that route may reach it."""
+    direct = route.startswith(DIRECT)
+    fn_index, session = call.get("fn_index"), call.get("session_hash")
+    if type(fn_index) is not int or fn_index not in blocks.fns:
+        raise _Refusal(404 if direct else 422, "Unknown fn_index.")
+    fn = blocks.fns[fn_index]
+    if direct and fn.queue:
+        raise _Refusal(404, "Not found.")  # queued events are reached through the queue only
+    if not isinstance(session, str) or not SESSION_HASH.fullmatch(session):
+        raise _Refusal(422, "session_hash must be 1-64 letters, digits, '-' or '_'.")
+    trigger = call.get("trigger_id")
+    if trigger is not None and type(trigger) is not int:
+        raise _Refusal(422, "trigger_id must be an integer.")
+    return fn
+
+
+def _check_direct_inputs(fn, data: list) -> None:
+    """Events outside the queue run at once, so only ones we can check fully: example clicks."""
+    if len(data) != len(fn.inputs):
+        raise _Refusal(422, f"This event takes {len(fn.inputs)} inputs.")
+    for block, value in zip(fn.inputs, data, strict=True):
+        if not isinstance(block, gr.Dataset):
+            raise _Refusal(404, "Not found.")
+        if type(value) is not int or not 0 <= value < len(block.samples):
+            raise _Refusal(422, "No such example.")
 
 
 async def _answer(send, status: int, sentence: str) -> None:

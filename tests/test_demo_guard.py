@@ -10,6 +10,7 @@ import json
 import os
 from types import SimpleNamespace
 
+import gradio as gr
 import pytest
 
 from demo import guard, limits
@@ -128,9 +129,13 @@ def test_only_offered_model_names_pass():
 # --- limits: the middleware in front of Gradio ------------------------------------------------
 
 
+EXAMPLES = gr.Dataset(samples=[["a"], ["b"]], components=[gr.Textbox()])
 FNS = {
-    0: SimpleNamespace(api_name="classify", api_visibility="public"),
-    1: SimpleNamespace(api_name="on_drawing", api_visibility="private"),
+    0: SimpleNamespace(api_name="classify", api_visibility="public", queue=True, inputs=[]),
+    1: SimpleNamespace(api_name="on_drawing", api_visibility="private", queue=True, inputs=[]),
+    2: SimpleNamespace(
+        api_name="load_example", api_visibility="undocumented", queue=False, inputs=[EXAMPLES]
+    ),
 }
 
 
@@ -212,11 +217,24 @@ def test_call_routes_reach_public_endpoints_only():
     assert call("/gradio_api/call/nope", [body]) == (404, "No such endpoint.")
 
 
+def direct(fn_index, data):
+    body = {"data": data, "fn_index": fn_index, "session_hash": "abc123"}
+    return call("/gradio_api/run/load_example", [json.dumps(body).encode()])
+
+
+def test_only_example_clicks_skip_the_queue_and_only_with_a_real_index():
+    assert direct(2, [1])[0] == 200
+    assert direct(0, [None, "float32"]) == (404, "Not found.")  # classify: queue only
+    assert direct(1, ["ink", "float32"]) == (404, "Not found.")
+    assert direct(7, [0]) == (404, "Unknown fn_index.")
+    for bad in ([2], [-1], ["0"], [True], [None], [{"index": 0}]):
+        assert direct(2, bad) == (422, "No such example."), bad
+    assert direct(2, [])[0] == 422
+
+
 @pytest.mark.parametrize(
     "path",
     [
-        "/gradio_api/run/classify",
-        "/gradio_api/api/classify",
         "/gradio_api/deep_link",
         "/gradio_api/run-history/records",
         "/gradio_api/mcp/sse",

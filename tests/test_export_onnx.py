@@ -311,6 +311,22 @@ def test_int8_card_records_the_measured_confidence_drift(reexport, monkeypatch, 
 
 
 @pytest.mark.slow
+def test_calibrated_weights_ship_their_temperature_and_parity_applies_it(reexport, tmp_path):
+    """The page divides logits by the card's temperature; PyTorch's side of parity must too."""
+    weights = tmp_path / "hrnn_mnist.pt"
+    weights.write_bytes(reexport["weights"].read_bytes())
+    training = json.loads(reexport["weights"].with_suffix(".json").read_text())
+    training["calibration"] = {"temperature": 0.5, "sure_at": 0.6, "fitted_on": "validation"}
+    weights.with_suffix(".json").write_text(json.dumps(training))
+    output = tmp_path / "out.onnx"
+    code, stdout, stderr = run_main("--weights", weights, "--output", output, "--sample", SAMPLE)
+    assert code == 0, stdout + stderr
+    card = Classifier(output).card
+    assert card.raw["calibration"] == training["calibration"]
+    assert (card.temperature, card.sure_at) == (0.5, 0.6)
+
+
+@pytest.mark.slow
 def test_missing_weights_card_warns_loudly_and_says_so_in_the_card(reexport, tmp_path):
     weights = tmp_path / "bare.pt"
     weights.write_bytes(reexport["weights"].read_bytes())

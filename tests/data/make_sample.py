@@ -1,6 +1,6 @@
-"""Writes mnist_test_sample.npz: the first 1,000 MNIST test digits, for machines without MNIST.
+"""Writes mnist_test_sample.npz: the first 1,000 MNIST test digits, for the tests.
 
-python tests/data/make_sample.py [--data-dir DIR]
+python tests/data/make_sample.py [--data-dir DIR]; export takes it with --sample.
 """
 
 import argparse

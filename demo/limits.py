@@ -19,8 +19,12 @@ UPLOAD_BODY = MAX_FILE_BYTES + 64 * 2**10  # the file plus multipart headers
 JOIN_BODY = 512 * 2**10  # a 280x280 ink PNG as a data URL is a few kB; 512 KiB caps any drawing
 SMALL_BODY = 16 * 2**10  # every other route (cancel, heartbeat, component calls)
 MAX_PARTS = 2  # one file per upload request (Gradio's parser would take 1,000)
-UPLOADS_AT_ONCE = 4  # uploads in flight; more are told the server is busy
-BODY_SECONDS = 30.0  # a body that trickles in slower than this is dropped (slowloris)
+UPLOADS_AT_ONCE = 8  # uploads in flight (each streams to disk); more wait ...
+UPLOAD_WAIT = 10.0  # ... this long for a turn, then are told the server is busy
+BODY_IDLE_SECONDS = 10.0  # a body that stalls this long between chunks is dropped (slowloris)
+BODY_SECONDS = (
+    60.0  # and every body must be complete this long after it starts (10 MB at 1.4 Mbit/s)
+)
 MAX_DATA_ITEMS = 8  # the page's events take at most 2 inputs
 SESSION_HASH = re.compile(r"[A-Za-z0-9_-]{1,64}")
 CLOSED = ("/deep_link", "/run-history", "/runs", "/mcp", "/proxy=")
@@ -65,12 +69,17 @@ class Limits:
                 _check_event(route, body, self.blocks)
                 return await self.app(scope, _replay(body, receive), tracked_send)
             if route == "/upload":
-                if self.uploads.locked():
-                    raise _Refusal(503, "The server is busy; please try again in a moment.")
-                async with self.uploads:
-                    boundary = _boundary(headers)
-                    counted = _counting(receive, limit, boundary)
+                try:
+                    await asyncio.wait_for(self.uploads.acquire(), UPLOAD_WAIT)
+                except asyncio.TimeoutError:
+                    raise _Refusal(
+                        503, "The server is busy; please try again in a moment."
+                    ) from None
+                try:
+                    counted = _counting(receive, limit, _boundary(headers))
                     return await self.app(scope, counted, tracked_send)
+                finally:
+                    self.uploads.release()
             return await self.app(scope, _counting(receive, limit, None), tracked_send)
         except _Refusal as refusal:
             if not started:
@@ -112,17 +121,25 @@ def _check_length(headers: dict, limit: int) -> None:
         raise _Refusal(413, f"The request is larger than this route accepts ({limit} bytes).")
 
 
-async def _next(receive) -> dict:
+def _deadline() -> float:
+    return asyncio.get_running_loop().time() + BODY_SECONDS
+
+
+async def _next(receive, deadline: float) -> dict:
+    """The next body message, or 408 when it stalls or the whole body is overdue."""
+    left = min(BODY_IDLE_SECONDS, deadline - asyncio.get_running_loop().time())
     try:
-        return await asyncio.wait_for(receive(), BODY_SECONDS)
+        if left <= 0:
+            raise asyncio.TimeoutError
+        return await asyncio.wait_for(receive(), left)
     except asyncio.TimeoutError:
         raise _Refusal(408, "The request body arrived too slowly.") from None
 
 
 async def _read_all(receive, limit: int) -> bytes:
-    chunks, size = [], 0
+    chunks, size, deadline = [], 0, _deadline()
     while True:
-        message = await _next(receive)
+        message = await _next(receive, deadline)
         if message["type"] == "http.disconnect":
             raise _Refusal(400, "The client went away.")
         chunk = message.get("body", b"")
@@ -149,12 +166,19 @@ def _replay(body: bytes, receive):
 
 
 def _counting(receive, limit: int, boundary: bytes | None):
-    """receive() that refuses past `limit` bytes or (multipart) past MAX_PARTS parts."""
-    size, parts, tail = 0, 0, b""
+    """receive() that refuses past `limit` bytes or (multipart) past MAX_PARTS parts.
+
+    Once the body is complete, messages pass untimed: streams wait on receive() for a disconnect.
+    """
+    size, parts, tail, deadline, done = 0, 0, b"", None, False
 
     async def counted():
-        nonlocal size, parts, tail
-        message = await _next(receive)
+        nonlocal size, parts, tail, deadline, done
+        if done:
+            return await receive()
+        deadline = deadline or _deadline()
+        message = await _next(receive, deadline)
+        done = message["type"] != "http.request" or not message.get("more_body")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

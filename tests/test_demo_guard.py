@@ -275,10 +275,40 @@ def test_an_upload_carries_one_file():
     assert call("/gradio_api/upload", chunks, headers) == (413, "Upload one file at a time.")
 
 
-def test_a_trickling_body_is_dropped(monkeypatch):
-    monkeypatch.setattr(limits, "BODY_SECONDS", 0.05)
-    status, detail = call("/gradio_api/queue/join", [b"{", b"}"], delay=0.2)
-    assert status == 408 and "too slowly" in detail
+@pytest.mark.parametrize(("idle", "total"), [(0.05, 60.0), (60.0, 0.05)])
+def test_a_trickling_body_is_dropped(monkeypatch, idle, total):
+    monkeypatch.setattr(limits, "BODY_IDLE_SECONDS", idle)
+    monkeypatch.setattr(limits, "BODY_SECONDS", total)
+    for route in ("/gradio_api/queue/join", "/gradio_api/upload", "/gradio_api/cancel"):
+        status, detail = call(route, [b"{", b"", b"}"], delay=0.03 if total < 1 else 0.2)
+        assert status == 408 and "too slowly" in detail
+
+
+def test_a_stream_may_wait_for_a_disconnect_as_long_as_it_likes(monkeypatch):
+    """After the body, receive() is how Starlette hears a client leave: no timeout there."""
+    monkeypatch.setattr(limits, "BODY_IDLE_SECONDS", 0.05)
+    sent = []
+
+    async def stream(scope, receive, send):
+        await receive()  # the (empty) body of a GET
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        assert (await receive())["type"] == "http.disconnect"  # arrives after 0.2 s
+        await send({"type": "http.response.body", "body": b"done"})
+
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive():
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(0.2)
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/gradio_api/queue/data", "headers": []}
+    asyncio.run(limits.Limits(stream, SimpleNamespace(fns=FNS))(scope, receive, send))
+    assert [m.get("status", m.get("body")) for m in sent] == [200, b"done"]
 
 
 def test_the_limits_fit_what_the_page_sends():

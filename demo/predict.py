@@ -2,10 +2,11 @@
 
     python -m demo.predict IMAGE... [--model PATH | --int8]
 
-Each file goes through the app's own path (demo.preprocess.to_mnist, then the ONNX model) and
-prints {"file", "label", "confidence", "probabilities": {class name: p}}; a file that cannot
-be read, or holds no digit, prints {"file", "error"} instead. Every file is reported; the exit
-status is 1 if any file had an error, 2 if the model itself cannot be loaded, else 0.
+Each file goes through the app's own reading (demo.reading.read: preprocessing, then the ONNX
+model) and prints {"file", "label", "confidence", "sure", "probabilities": {class name: p}};
+"sure" is false when the calibrated confidence is under the card's threshold. A file that
+cannot be read, or holds no digit, prints {"file", "error"} instead. Every file is reported;
+the exit status is 1 if any file had an error, 2 if the model itself cannot be loaded, else 0.
 """
 
 import argparse
@@ -15,30 +16,19 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier, ModelError
-from demo.preprocess import PreprocessError, to_mnist
+from demo.preprocess import PreprocessError
+from demo.reading import read
 
 NO_INK = "no ink found: the image looks blank (or holds only a dot)"
 
 
 def read_digit(classifier: Classifier, image: object) -> dict:
-    """Label, confidence and class probabilities for one image, or {"error": sentence}."""
-    card = classifier.card
+    """The JSON record for one image, or {"error": sentence}."""
     try:
-        digit = to_mnist(image, card.image_size, card.digit_box)
-    except PreprocessError as error:
+        reading = read(classifier, image)
+    except (PreprocessError, ModelError) as error:
         return {"error": str(error)}
-    if digit is None:
-        return {"error": NO_INK}
-    probabilities = classifier.predict(digit).probabilities[0]
-    best = int(probabilities.argmax())
-    return {
-        "label": card.class_names[best],
-        "confidence": round(float(probabilities[best]), 6),
-        "probabilities": {
-            name: round(float(p), 6)
-            for name, p in zip(card.class_names, probabilities, strict=True)
-        },
-    }
+    return {"error": NO_INK} if reading is None else reading.record()
 
 
 def predict_files(classifier: Classifier, files: Iterable[str]) -> Iterator[dict]:

@@ -1,15 +1,20 @@
-"""The page's handlers: every input a user or a client can send ends in a result or a
-one-sentence status line, never an exception (the page must not show a traceback)."""
+"""The page's handlers: every value a browser or a client can send ends in an answer object
+(a reading, the empty state or one sentence), never an exception or a traceback."""
 
 import base64
 import io
+import json
+import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
+from gradio.utils import get_upload_folder
 from PIL import Image, ImageDraw
 
-from demo import app
-from demo.plots import ROW_PX, belief_heatmap, colour_ramp, seen_image
+from demo import app, guard
+from demo.canvas import MAX_INK_URL, SIDE, ink_png
+from demo.classifier import ModelCard
 
 
 @pytest.fixture(scope="module")
@@ -17,153 +22,180 @@ def models() -> app.Models:
     return app.Models.load()
 
 
-def _is_message(result: tuple) -> bool:
-    label, seen, belief, status = result
-    return label is None and seen is None and belief is None and isinstance(status, str)
+def _is_refusal(answer: dict, words: str = "") -> bool:
+    return answer["state"] == "error" and "pixels" not in answer and words in answer["message"]
 
 
-def _ink_png(draw_fn, size: int = 280) -> bytes:
-    """What the page sends: black ink in the alpha channel of a transparent canvas."""
-    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+def _png(draw_fn, size: int = SIDE, mode: str = "RGBA") -> bytes:
+    """What the page sends: black ink in the alpha channel of a transparent square."""
+    image = Image.new(mode, (size, size), (0, 0, 0, 0) if mode == "RGBA" else 255)
     draw_fn(ImageDraw.Draw(image))
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
 
 
-def _data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
+def _value(png: bytes | str, number: int = 7) -> dict:
+    ink = png if isinstance(png, str) else "data:image/png;base64," + base64.b64encode(png).decode()
+    return {"ink": ink, "n": number}
 
 
 def _one(draw: ImageDraw.ImageDraw) -> None:
     draw.line([(140, 40), (135, 240)], fill=(0, 0, 0, 255), width=24)
 
 
-def test_a_drawn_stroke_gives_top3_seen_image_and_belief(models):
-    label, seen, belief, status = app.read_drawing(_data_url(_ink_png(_one)), models)
-    names = models.get(None).card.class_names
-    assert set(label) == set(names)
-    assert sum(label.values()) == pytest.approx(1.0, abs=1e-4)
-    best = max(label, key=label.get)
-    assert status.startswith(f"**{best}**")
-    assert seen.shape == (28 * ROW_PX, 28 * ROW_PX) and seen.dtype == np.uint8
-    assert seen.max() == 255 and seen.min() == 0  # white ink on black, as MNIST
-    assert belief.ndim == 3 and belief.shape[2] == 3 and belief.dtype == np.uint8
+@pytest.fixture
+def uploaded(tmp_path) -> Path:
+    """A folder inside Gradio's upload folder, where the guard lets the page read files."""
+    folder = Path(get_upload_folder()) / f"hrnn-test-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    yield folder
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
 
 
-@pytest.mark.parametrize("ink", ["", None])
-def test_blank_canvas_is_the_empty_state(models, ink):
-    assert app.read_drawing(ink, models) == (None, None, None, app.EMPTY)
+def test_a_drawn_stroke_gives_the_reading_the_page_draws(models):
+    answer = app.read_drawing(_value(_png(_one), number=12), models)
+    names = list(models.get(None).card.class_names)
+    assert answer["state"] == "reading" and answer["for"] == 12  # echoed: the page knows which ink
+    assert answer["classes"] == names and answer["label"] in names
+    assert sum(answer["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert [name for name, _ in answer["top"]][0] == answer["label"] and len(answer["top"]) == 3
+    pixels = np.array(answer["pixels"])
+    assert pixels.shape == (28, 28) and pixels.min() == 0 and pixels.max() == 255  # white on black
+    rows = np.array(answer["rows"])
+    assert rows.shape == (28, len(names))
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0, atol=1e-3)
+    assert answer["message"].startswith(f"Read as {answer['label']} (")
+    assert len(json.dumps(answer)) < 16_000  # numbers, not pictures: a few kB per answer
 
 
-def test_transparent_canvas_with_no_ink_is_the_empty_state(models):
-    assert app.read_drawing(_data_url(_ink_png(lambda d: None)), models)[3] == app.EMPTY
+@pytest.mark.parametrize("value", [{"ink": "", "n": 3}, {"n": 3}, {"ink": None, "n": 3}])
+def test_a_cleared_canvas_is_the_empty_state_for_that_send(models, value):
+    assert app.read_drawing(value, models) == {"state": "empty", "message": app.EMPTY, "for": 3}
 
 
-def test_a_single_dot_is_the_empty_state_not_a_guess(models):
-    dot = _ink_png(lambda d: d.ellipse((130, 130, 150, 150), fill=(0, 0, 0, 255)))
-    assert app.read_drawing(_data_url(dot), models) == (None, None, None, app.EMPTY)
-
-
-def test_a_canvas_mostly_covered_in_ink_is_a_message(models):
-    mostly = _ink_png(lambda d: d.rectangle((20, 20, 260, 260), fill=(0, 0, 0, 255)))
-    result = app.read_drawing(_data_url(mostly), models)
-    assert _is_message(result) and "ink" in result[3]
-
-
-def test_a_canvas_entirely_inked_is_uniform_so_the_empty_state(models):
-    full = _ink_png(lambda d: d.rectangle((0, 0, 279, 279), fill=(0, 0, 0, 255)))
-    assert app.read_drawing(_data_url(full), models) == (None, None, None, app.EMPTY)
+def test_no_value_at_all_is_the_empty_state(models):
+    assert app.read_drawing(None, models)["message"] == app.EMPTY
 
 
 @pytest.mark.parametrize(
-    "ink",
+    "draw_fn",
+    [lambda d: None, lambda d: d.ellipse((130, 130, 150, 150), fill=(0, 0, 0, 255))],
+    ids=["no ink", "a dot"],
+)
+def test_ink_with_nothing_to_read_says_keep_drawing(models, draw_fn):
+    answer = app.read_drawing(_value(_png(draw_fn)), models)
+    assert answer == {"state": "empty", "message": app.BLANK_DRAWING, "for": 7}
+
+
+@pytest.mark.parametrize(
+    "value",
     [
-        "unavailable",
-        "data:image/jpeg;base64,AAAA",
-        "data:image/png;base64,not base64!",
-        "data:image/png;base64," + base64.b64encode(b"not a png").decode(),
-        "data:image/png;base64," + "A" * (app.MAX_INK_URL + 4),
-        "javascript:alert(1)",
+        "data:image/png;base64,AAAA",  # a bare string: the page sends an object
+        ["ink"],
+        {"ink": "data:image/png;base64,AAAA", "n": 1, "extra": 1},
+        {"ink": "data:image/png;base64,AAAA", "n": -1},
+        {"ink": "data:image/png;base64,AAAA", "n": "1"},
+        {"ink": "data:image/png;base64,AAAA", "n": True},
+        {"ink": 42, "n": 1},
+        {"ink": "data:image/jpeg;base64,AAAA", "n": 1},
+        {"ink": "javascript:alert(1)", "n": 1},
+        {"ink": "data:image/png;base64,not base64!", "n": 1},
+        {"ink": "data:image/png;base64," + base64.b64encode(b"not a png").decode(), "n": 1},
+        {"ink": "data:image/png;base64," + "A" * MAX_INK_URL, "n": 1},
     ],
 )
-def test_garbled_or_foreign_ink_is_a_message(models, ink):
-    result = app.read_drawing(ink, models)
-    assert _is_message(result) and result[3].startswith("**Cannot read this input:**")
+def test_anything_the_page_would_not_send_is_one_sentence(models, value):
+    answer = app.read_drawing(value, models)
+    assert _is_refusal(answer, "Cannot read this input: The drawing")
 
 
-def test_nan_pixels_are_a_message(models):
-    result = app.analyse(np.full((64, 64), np.nan, dtype=np.float32), models)
-    assert _is_message(result) and "NaN" in result[3]
+@pytest.mark.parametrize("size", [SIDE - 1, 4 * SIDE])
+def test_ink_of_another_size_is_refused_before_decoding(models, size):
+    answer = app.read_drawing(_value(_png(_one, size=size)), models)
+    assert _is_refusal(answer, f"{SIDE}x{SIDE} PNG")
 
 
-def test_an_unexpected_failure_is_a_message_not_an_exception(models, monkeypatch):
+def test_a_truncated_png_of_the_right_size_is_a_sentence(models):
+    png = _png(_one)
+    assert ink_png(_value(png[:200]))[0] == png[:200]  # the header passes the cheap check...
+    assert _is_refusal(app.read_drawing(_value(png[:200]), models), "Cannot read")  # ...not decode
+
+
+def test_nan_pixels_are_a_sentence(models):
+    answer = app.answer(np.full((64, 64), np.nan, np.float32), models, None, app.BLANK_UPLOAD)
+    assert _is_refusal(answer, "NaN")
+
+
+def test_an_unexpected_failure_is_a_sentence_not_an_exception(models, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(app, "to_mnist", explode)
-    result = app.analyse(np.zeros((28, 28)), models)
-    assert _is_message(result) and "went wrong" in result[3] and "boom" not in result[3]
+    monkeypatch.setattr(app, "read", explode)
+    answer = app.read_drawing(_value(_png(_one)), models)
+    assert answer == {"state": "error", "message": app.UNEXPECTED, "for": 7}
+    assert "boom" not in answer["message"]
 
 
-def test_corrupt_upload_is_a_message(models, tmp_path):
-    bad = tmp_path / "digit.png"
+def test_unknown_model_names_are_refused_and_none_is_the_default(models):
+    assert app.read_drawing(_value(_png(_one)), models, "fp64")["message"] == guard.UNKNOWN_MODEL
+    assert _is_refusal(app.read_upload({"path": "x.png"}, models, {"a": 1}))
+    assert models.get(None) is models.by_name["float32"]
+
+
+def test_int8_reading_names_its_model(models):
+    if "int8" not in models.by_name:
+        pytest.skip("no int8 model shipped")
+    answer = app.read_drawing(_value(_png(_one)), models, "int8")
+    assert answer["model"] == "int8" and "int8 model" in answer["message"]
+
+
+def test_no_upload_is_the_upload_prompt(models):
+    assert app.read_upload(None, models) == {
+        "state": "empty",
+        "message": app.EMPTY_UPLOAD,
+        "for": None,
+    }
+
+
+def test_a_blank_upload_says_so_in_a_sentence(models, uploaded):
+    blank = uploaded / "blank.png"
+    Image.new("L", (200, 200), 255).save(blank)
+    answer = app.read_upload({"path": str(blank)}, models)
+    assert answer == {"state": "empty", "message": app.BLANK_UPLOAD, "for": None}
+
+
+def test_an_uploaded_dark_photo_with_light_ink_is_read(models, uploaded):
+    image = Image.new("RGB", (600, 400), (20, 20, 20))
+    ImageDraw.Draw(image).line([(300, 60), (290, 340)], fill=(230, 230, 230), width=30)
+    image.save(uploaded / "photo.png")
+    assert app.read_upload({"path": str(uploaded / "photo.png")}, models)["state"] == "reading"
+
+
+def test_a_corrupt_upload_is_a_sentence(models, uploaded):
+    bad = uploaded / "digit.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 100)
-    result = app.read_upload({"path": str(bad), "orig_name": "digit.png"}, models)
-    assert _is_message(result) and result[3].startswith("**Cannot read this input:**")
+    assert _is_refusal(app.read_upload({"path": str(bad)}, models), "Cannot read this input:")
 
 
-def test_missing_upload_file_is_a_message(models, tmp_path):
-    assert _is_message(app.read_upload(str(tmp_path / "gone.png"), models))
+@pytest.mark.parametrize("path", ["/etc/passwd", "../../x.png", "", 5])
+def test_files_gradio_did_not_receive_are_refused(models, path):
+    answer = app.read_upload({"path": path}, models)
+    assert answer == {"state": "error", "message": guard.NOT_UPLOADED, "for": None}
 
 
-def test_no_upload_is_the_upload_empty_state(models):
-    assert app.read_upload(None, models) == (None, None, None, app.EMPTY_UPLOAD)
-
-
-@pytest.mark.slow
-def test_a_10000_pixel_square_upload_is_read_not_crashed(models, tmp_path):
-    image = Image.new("L", (10_000, 10_000), 255)
-    ImageDraw.Draw(image).line([(5000, 1500), (4900, 8500)], fill=0, width=900)
-    path = tmp_path / "huge.png"
-    image.save(path, optimize=False)
-    label, seen, _, status = app.read_upload({"path": str(path)}, models)
-    assert label is not None and seen.shape == (224, 224), status
-
-
-def test_dark_photo_with_light_ink_and_alpha_upload_reads(models, tmp_path):
-    image = Image.new("RGBA", (600, 400), (20, 20, 20, 255))
-    ImageDraw.Draw(image).line([(300, 60), (290, 340)], fill=(230, 230, 230, 255), width=30)
-    path = tmp_path / "photo.png"
-    image.save(path)
-    label, *_ = app.read_upload({"path": str(path)}, models)
-    assert label is not None
-
-
-def test_unknown_precision_falls_back_to_the_default_model(models):
-    assert models.get("fp64") is models.get(None) is models.by_name["float32"]
-
-
-def test_settled_row_is_where_the_running_answer_stops_changing():
-    rows = np.zeros((28, 10))
-    rows[:, 3] = 1.0
-    rows[:10, 5] = 2.0  # rows 1..10 believed 5, row 11 on believed 3
-    assert app._settled_row(rows, best=3) == 11
-    assert app._settled_row(np.tile(np.eye(10)[7], (28, 1)), best=7) == 1
-
-
-def test_plots_are_well_formed():
-    assert colour_ramp(np.array([0.0, 1.0, np.nan])).tolist()[2] == colour_ramp(0.0).tolist()
-    assert seen_image(np.full((28, 28), 300.0)).max() == 255
-    probs = np.full((28, 10), 0.1, dtype=np.float32)
-    heat = belief_heatmap(probs, tuple("0123456789"))
-    assert heat.shape[0] > 28 * ROW_PX and heat.shape[2] == 3
-
-
-def test_png_file_is_content_addressed_and_complete(tmp_path):
-    picture = seen_image(np.eye(28) * 255)
-    first = app.png_file(picture, tmp_path)
-    assert app.png_file(picture.copy(), tmp_path) == first
-    assert np.array_equal(np.asarray(Image.open(first)), picture)
-    assert not [p for p in tmp_path.rglob(".image.*")]  # no staging files left behind
-    assert app.png_file(None, tmp_path) is None
+def test_below_the_cards_threshold_the_page_is_not_sure(models):
+    """A calibrated card with a threshold: the answer admits doubt and names the runner-up."""
+    classifier = app.Classifier(app.DEFAULT_MODEL)
+    raw = dict(classifier.card.raw, calibration={"temperature": 1.0, "sure_at": 0.99})
+    classifier.card = ModelCard.from_json(json.dumps(raw))
+    unsure = app.Models({"float32": classifier})
+    answer = app.read_drawing(_value(_png(_one)), unsure)
+    assert answer["sure"] is False and answer["confidence"] < 0.99
+    assert answer["runner_up"] != answer["label"]
+    assert answer["message"].startswith(
+        f"Not sure: maybe {answer['label']}, or {answer['runner_up']}"
+    )
+    assert app.read_drawing(_value(_png(_one)), models)["sure"] is True  # shipped: sure_at 0

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
-from demo.predict import NO_INK, main
+from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier, ModelCard
+from demo.predict import NO_INK, main, read_digit
+from demo.reading import Reading, read
 from tools.evaluate_preprocessing import draw_on_canvas
 from tools.paths import REPO, SAMPLE
 
@@ -53,7 +54,8 @@ def test_one_json_line_per_file_with_label_confidence_and_probabilities(drawn_fi
     names = list(Classifier(DEFAULT_MODEL).card.class_names)
     assert [r["file"] for r in records] == [str(p) for p in drawn_files[:5]]
     for record in records:
-        assert set(record) == {"file", "label", "confidence", "probabilities"}
+        assert set(record) == {"file", "label", "confidence", "sure", "probabilities"}
+        assert record["sure"] is True  # the shipped card has no threshold (sure_at 0)
         assert list(record["probabilities"]) == names
         assert sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
         assert record["confidence"] == max(record["probabilities"].values())
@@ -65,7 +67,9 @@ def test_the_full_path_reads_drawings_about_as_well_as_mnist_itself(sample, draw
     own = Classifier(DEFAULT_MODEL).predict(images).probabilities.argmax(axis=1)
     own_accuracy = (own == labels).mean()
     _, records = run_main([str(p) for p in drawn_files], capsys)
-    drawn_accuracy = np.mean([r["label"] == str(y) for r, y in zip(records, labels, strict=True)])
+    drawn_accuracy = np.mean(
+        [r.get("label") == str(y) for r, y in zip(records, labels, strict=True)]
+    )
     assert drawn_accuracy >= own_accuracy - 0.1, (drawn_accuracy, own_accuracy)
 
 
@@ -112,3 +116,43 @@ def test_runs_as_a_module(drawn_files, tmp_path):
     assert result.returncode == 1, result.stderr
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert "label" in first and second == {"file": str(blank), "error": NO_INK}
+
+
+def _reading(rows: np.ndarray, probabilities: np.ndarray, sure_at: float = 0.0) -> Reading:
+    names = tuple("0123456789")
+    return Reading(names, probabilities, np.zeros((28, 28), np.float32), rows, sure_at, "float32")
+
+
+def test_settled_row_is_where_the_running_answer_stops_changing():
+    rows = np.zeros((28, 10), np.float32)
+    rows[:, 3] = 1.0
+    rows[:10, 5] = 2.0  # rows 1..10 believed 5, row 11 on believed 3
+    final = np.eye(10, dtype=np.float32)[3]
+    assert _reading(rows, final).settled_row == 11
+    assert _reading(np.tile(final, (28, 1)), final).settled_row == 1
+
+
+def test_sure_is_the_cards_threshold_and_the_runner_up_is_second():
+    probabilities = np.array([0.05, 0.6, 0.3, 0.05, 0, 0, 0, 0, 0, 0], np.float32)
+    rows = np.tile(probabilities, (28, 1))
+    assert _reading(rows, probabilities, sure_at=0.6).sure  # at the threshold counts as sure
+    unsure = _reading(rows, probabilities, sure_at=0.61)
+    assert not unsure.sure and (unsure.label, unsure.runner_up) == ("1", "2")
+    assert unsure.record()["sure"] is False and unsure.record()["confidence"] == 0.6
+
+
+def test_read_gives_what_the_model_saw_and_its_row_beliefs(drawn_files):
+    reading = read(Classifier(DEFAULT_MODEL), drawn_files[0])
+    assert reading.pixels.shape == (28, 28) and reading.rows.shape == (28, 10)
+    assert reading.pixels.max() > 200 and reading.pixels.min() == 0
+    np.testing.assert_allclose(reading.rows[-1], reading.probabilities, atol=1e-6)
+
+
+def test_the_cli_says_not_sure_below_a_calibrated_cards_threshold(drawn_files):
+    classifier = Classifier(DEFAULT_MODEL)
+    raw = dict(classifier.card.raw, calibration={"temperature": 3.0, "sure_at": 0.9})
+    classifier.card = ModelCard.from_json(json.dumps(raw))
+    record = read_digit(classifier, drawn_files[0])
+    assert record["sure"] is False and record["confidence"] < 0.9
+    shipped = read_digit(Classifier(DEFAULT_MODEL), drawn_files[0])
+    assert shipped["label"] == record["label"] and shipped["confidence"] > record["confidence"]

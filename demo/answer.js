@@ -1,0 +1,82 @@
+// The answer: gr.HTML's js_on_load. The server sends numbers (top classes, the 28x28 the model
+// saw, its belief after each row); the pictures are drawn here instead of as PNG files.
+// Text goes in through textContent only, so nothing the server says is parsed as HTML.
+const ROW_PX = 6; // heatmap cell height per image row (the seen image is scaled to match)
+const CELL_PX = 14; // heatmap cell width per class
+// Dark blue -> teal -> yellow: viridis' anchors, as a perceptually ordered ramp.
+const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+
+const box = element.querySelector(".hrnn-answer");
+const part = (name) => box.querySelector(`.hrnn-${name}`);
+
+function colour(p) {
+  const pos = Math.min(Math.max(Number(p) || 0, 0), 1) * (RAMP.length - 1);
+  const low = Math.min(Math.floor(pos), RAMP.length - 2);
+  const f = pos - low;
+  return RAMP[low].map((c, k) => Math.round(c * (1 - f) + RAMP[low + 1][k] * f));
+}
+
+function drawSeen(pixels) {
+  const canvas = part("seen");
+  const size = pixels.length;
+  canvas.width = canvas.height = size;
+  const image = canvas.getContext("2d").createImageData(size, size);
+  pixels.flat().forEach((v, i) => {
+    image.data.set([v, v, v, 255], 4 * i);
+  });
+  canvas.getContext("2d").putImageData(image, 0, 0);
+}
+
+function drawBelief(rows, classes, best) {
+  const canvas = part("belief");
+  canvas.width = classes.length * CELL_PX;
+  canvas.height = rows.length * ROW_PX;
+  const context = canvas.getContext("2d");
+  rows.forEach((row, r) =>
+    row.forEach((p, c) => {
+      context.fillStyle = `rgb(${colour(p).join(",")})`;
+      context.fillRect(c * CELL_PX, r * ROW_PX, CELL_PX, ROW_PX);
+    }),
+  );
+  context.strokeStyle = "#dc2828";
+  context.lineWidth = 2;
+  context.strokeRect(best * CELL_PX + 1, 1, CELL_PX - 2, canvas.height - 2);
+  part("classes").replaceChildren(
+    ...classes.map((name) => Object.assign(document.createElement("span"), { textContent: name })),
+  );
+}
+
+function render(value) {
+  const answer = value && typeof value === "object" ? value : { state: "empty", message: "" };
+  box.dataset.state = answer.state || "empty";
+  box.dataset.for = answer.for == null ? "" : String(answer.for);
+  part("message").textContent = answer.message || "";
+  const reading = answer.state === "reading";
+  box.dataset.sure = reading ? String(Boolean(answer.sure)) : "";
+  part("digit").textContent = reading ? (answer.sure ? answer.label : "?") : "";
+  part("sure").textContent = !reading
+    ? ""
+    : answer.sure
+      ? `${Math.round(100 * answer.confidence)}% sure`
+      : `Not sure: maybe ${answer.label}, or ${answer.runner_up}`;
+  part("top").replaceChildren(
+    ...(reading ? answer.top : []).map(([name, p]) => {
+      const item = document.createElement("li");
+      const bar = Object.assign(document.createElement("span"), { className: "hrnn-bar" });
+      bar.style.width = `${Math.round(100 * p)}%`;
+      item.append(
+        Object.assign(document.createElement("b"), { textContent: name }),
+        bar,
+        Object.assign(document.createElement("span"), { textContent: `${(100 * p).toFixed(1)}%` }),
+      );
+      return item;
+    }),
+  );
+  if (reading) {
+    drawSeen(answer.pixels);
+    drawBelief(answer.rows, answer.classes, answer.classes.indexOf(answer.label));
+  }
+}
+
+watch("value", () => render(props.value));
+render(props.value);

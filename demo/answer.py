@@ -1,0 +1,84 @@
+"""The answer shown beside an input, and the same object the API returns.
+
+A reading becomes plain numbers (top classes, the 28x28 the model saw, its belief after each
+row) that demo/answer.js draws in the browser: no PNG files are written per request.
+"""
+
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from demo.reading import ROW_DECIMALS, Reading
+
+HERE = Path(__file__).resolve().parent
+TOP = 3  # classes listed under the headline
+TEMPLATE = """
+<div class="hrnn-answer" data-state="empty" data-for="" data-sure="" aria-live="polite">
+  <p class="hrnn-headline"><span class="hrnn-digit"></span><span class="hrnn-sure"></span></p>
+  <p class="hrnn-message"></p>
+  <ol class="hrnn-top" aria-label="Top 3 classes"></ol>
+  <div class="hrnn-pictures">
+    <figure>
+      <canvas class="hrnn-seen" role="img" aria-label="What the model sees, 28x28"></canvas>
+      <figcaption>What the model sees (28x28, after preprocessing)</figcaption>
+    </figure>
+    <figure>
+      <div class="hrnn-classes"></div>
+      <canvas class="hrnn-belief" role="img" aria-label="Belief after each row read"></canvas>
+      <figcaption>Belief after each row read (rows down, classes across)</figcaption>
+    </figure>
+  </div>
+</div>
+"""
+
+
+def answer_view(elem_id: str, message: str, number: int | None = None) -> gr.HTML:
+    """An output that renders answer objects; starts in the empty state with `message`."""
+    return gr.HTML(
+        value=empty(message, number),
+        html_template=TEMPLATE,
+        css_template=(HERE / "answer.css").read_text(encoding="utf-8"),
+        js_on_load=(HERE / "answer.js").read_text(encoding="utf-8"),
+        apply_default_css=False,
+        elem_id=elem_id,
+    )
+
+
+def empty(message: str, number: int | None = None) -> dict:
+    """Nothing to read (yet): the sentence says what to do."""
+    return {"state": "empty", "message": message, "for": number}
+
+
+def refusal(message: str, number: int | None = None) -> dict:
+    """The input could not be read: one sentence, never a traceback."""
+    return {"state": "error", "message": message, "for": number}
+
+
+def shown(reading: Reading, number: int | None = None) -> dict:
+    """A reading as the page draws it and the API returns it: the CLI's record and more."""
+    top = reading.ranked[:TOP]
+    if reading.sure:
+        message = (
+            f"Read as {reading.label} ({reading.confidence:.0%} sure); the guess settled on "
+            f"{reading.label} after row {reading.settled_row} of {len(reading.rows)}. "
+            f"{reading.precision} model."
+        )
+    else:
+        message = (
+            f"Not sure: maybe {reading.label}, or {reading.runner_up} "
+            f"({reading.confidence:.0%} for {reading.label}). {reading.precision} model."
+        )
+    return {
+        "state": "reading",
+        "message": message,
+        "for": number,
+        **reading.record(),
+        "runner_up": reading.runner_up,
+        "model": reading.precision,
+        "settled_row": reading.settled_row,
+        "classes": list(reading.class_names),
+        "top": [[reading.class_names[k], round(float(reading.probabilities[k]), 4)] for k in top],
+        "pixels": np.clip(np.rint(reading.pixels), 0, 255).astype(int).tolist(),
+        "rows": np.round(reading.rows.astype(np.float64), ROW_DECIMALS).tolist(),
+    }

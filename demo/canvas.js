@@ -1,0 +1,133 @@
+// The drawing surface: gr.HTML's js_on_load (element, trigger, props, server, upload, watch).
+// Strokes are kept as points, drawn smooth and round on a screen canvas at the device's pixel
+// ratio, and re-drawn in black on a transparent 280x280 canvas whose PNG is the value sent:
+// {ink: data URL or "", n: send number}. Setting props.value fires the component's change.
+const SIZE = 280; // the ink PNG's side, as the server checks it
+const RADIUS = 12; // brush radius on the 280 px ink: strokes ~1/12 of a digit, like MNIST
+const FIRST_GUESS_MS = 120; // a stroke this long gets a first guess while it is drawn...
+const LIVE_MS = 200; // ...and a fresh one at most this often until the pen lifts
+
+const root = element.querySelector(".hrnn-ink");
+const screen = root.querySelector("canvas");
+const undoButton = root.querySelector('[data-action="undo"]');
+const clearButton = root.querySelector('[data-action="clear"]');
+const ink = document.createElement("canvas");
+ink.width = ink.height = SIZE;
+const strokes = [];
+let current = null; // the stroke being drawn: {id, points}
+let sentAt = 0;
+let sent = 0;
+
+function fit() {
+  const ratio = window.devicePixelRatio || 1;
+  const side = Math.round(screen.getBoundingClientRect().width * ratio) || SIZE;
+  if (screen.width !== side) {
+    screen.width = screen.height = side;
+    paint();
+  }
+}
+
+function trace(context, points, scale) {
+  // Quadratic curves through the midpoints: smooth lines from sparse pointer samples.
+  const [x0, y0] = points[0];
+  context.beginPath();
+  context.moveTo(x0 * scale, y0 * scale);
+  if (points.length === 1) context.lineTo(x0 * scale + 0.01, y0 * scale);
+  for (let i = 1; i < points.length - 1; i++) {
+    const [x, y] = points[i];
+    const [nx, ny] = points[i + 1];
+    context.quadraticCurveTo(x * scale, y * scale, ((x + nx) / 2) * scale, ((y + ny) / 2) * scale);
+  }
+  if (points.length > 1) {
+    const [x, y] = points[points.length - 1];
+    context.lineTo(x * scale, y * scale);
+  }
+  context.stroke();
+}
+
+function paintOn(canvas, colour) {
+  const context = canvas.getContext("2d");
+  const scale = canvas.width / SIZE;
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  context.lineCap = context.lineJoin = "round";
+  context.lineWidth = 2 * RADIUS * scale;
+  context.strokeStyle = colour;
+  for (const stroke of current ? [...strokes, current] : strokes) trace(context, stroke.points, scale);
+}
+
+function paint() {
+  paintOn(screen, getComputedStyle(screen).color);
+  undoButton.disabled = clearButton.disabled = strokes.length === 0 && !current;
+  root.dataset.strokes = String(strokes.length);
+}
+
+function send() {
+  // Only the ink leaves the page: black on transparent, SIZE x SIZE, as PNG.
+  const empty = strokes.length === 0 && !current;
+  if (!empty) paintOn(ink, "#000");
+  sent += 1;
+  sentAt = performance.now();
+  root.dataset.sent = String(sent);
+  props.value = { ink: empty ? "" : ink.toDataURL("image/png"), n: sent };
+}
+
+function at(event) {
+  const box = screen.getBoundingClientRect();
+  return [((event.clientX - box.left) / box.width) * SIZE, ((event.clientY - box.top) / box.height) * SIZE];
+}
+
+screen.addEventListener("pointerdown", (event) => {
+  if (current || (event.pointerType === "mouse" && event.button !== 0)) return;
+  event.preventDefault();
+  screen.setPointerCapture(event.pointerId);
+  current = { id: event.pointerId, points: [at(event)], started: performance.now() };
+  paint();
+});
+
+screen.addEventListener("pointermove", (event) => {
+  if (!current || event.pointerId !== current.id) return;
+  const samples = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+  for (const sample of samples.length ? samples : [event]) current.points.push(at(sample));
+  paint();
+  const now = performance.now();
+  if (now - current.started >= FIRST_GUESS_MS && now - sentAt >= LIVE_MS) send();
+});
+
+function finish(event) {
+  if (!current || event.pointerId !== current.id) return;
+  strokes.push(current);
+  current = null;
+  paint();
+  send(); // the final ink always goes, so the answer settles on what was drawn
+}
+screen.addEventListener("pointerup", finish);
+screen.addEventListener("pointercancel", finish);
+
+function undo() {
+  if (current || !strokes.length) return;
+  strokes.pop();
+  paint();
+  send();
+}
+
+function clear() {
+  if (current) return;
+  strokes.length = 0;
+  paint();
+  send();
+}
+
+undoButton.addEventListener("click", undo);
+clearButton.addEventListener("click", clear);
+document.addEventListener("keydown", (event) => {
+  // Ctrl+Z (Cmd+Z) undoes a stroke while the canvas is on screen and no text field has focus.
+  const typing = event.target.closest && event.target.closest("input, textarea, [contenteditable]");
+  const combo = (event.ctrlKey || event.metaKey) && !event.shiftKey && !event.altKey;
+  if (!combo || event.key.toLowerCase() !== "z" || typing) return;
+  if (!root.offsetParent) return;
+  event.preventDefault();
+  undo();
+});
+new ResizeObserver(fit).observe(screen);
+fit();
+paint();

@@ -1,0 +1,76 @@
+"""The drawing surface the project owns: a gr.HTML canvas and the check of what it sends.
+
+Built on gr.HTML's documented html_template / css_template / js_on_load (demo/canvas.js), so
+no Gradio internals are read. The browser sends {"ink": PNG data URL or "", "n": send number};
+every other value a client could send is refused here in one sentence.
+"""
+
+import base64
+import binascii
+import struct
+from pathlib import Path
+
+import gradio as gr
+
+from demo.pixels import PreprocessError
+
+HERE = Path(__file__).resolve().parent
+SIDE = 280  # the ink PNG is exactly this square (canvas.js SIZE): 10x MNIST
+PNG_PREFIX = "data:image/png;base64,"
+MAX_INK_URL = 512 * 2**10  # a 280x280 ink PNG is a few kB as a data URL
+MAX_SEND_NUMBER = 2**31
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+LABEL = "Drawing area: draw one digit with a mouse, pen or finger. Ctrl+Z undoes a stroke."
+TEMPLATE = f"""
+<div class="hrnn-ink" data-sent="0" data-strokes="0">
+  <canvas tabindex="0" role="img" aria-label="{LABEL}" width="{SIDE}" height="{SIDE}"></canvas>
+  <div class="hrnn-tools" role="toolbar" aria-label="Drawing tools">
+    <button type="button" data-action="undo" aria-keyshortcuts="Control+Z" disabled>Undo</button>
+    <button type="button" data-action="clear" disabled>Clear</button>
+  </div>
+</div>
+"""
+
+
+def ink_canvas(elem_id: str) -> gr.HTML:
+    """The canvas component; its change event fires for every ink it sends."""
+    return gr.HTML(
+        value={"ink": "", "n": 0},
+        html_template=TEMPLATE,
+        css_template=(HERE / "canvas.css").read_text(encoding="utf-8"),
+        js_on_load=(HERE / "canvas.js").read_text(encoding="utf-8"),
+        apply_default_css=False,
+        elem_id=elem_id,
+    )
+
+
+def ink_png(value: object) -> tuple[bytes | None, int | None]:
+    """The canvas value -> (PNG bytes or None for a blank canvas, send number).
+
+    Raises PreprocessError for anything the page itself would not send.
+    """
+    if value is None:
+        return None, None
+    if not isinstance(value, dict) or set(value) - {"ink", "n"}:
+        raise PreprocessError("The drawing arrived in a form this page does not send.")
+    ink, number = value.get("ink"), value.get("n")
+    if number is not None and not (type(number) is int and 0 <= number < MAX_SEND_NUMBER):
+        raise PreprocessError("The drawing arrived in a form this page does not send.")
+    if ink in ("", None):
+        return None, number
+    if not isinstance(ink, str) or len(ink) > MAX_INK_URL or not ink.startswith(PNG_PREFIX):
+        raise PreprocessError("The drawing arrived in a form this page does not send.")
+    try:
+        png = base64.b64decode(ink[len(PNG_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise PreprocessError("The drawing arrived garbled; please draw again.") from None
+    if _png_size(png) != (SIDE, SIDE):
+        raise PreprocessError(f"The drawing must be a {SIDE}x{SIDE} PNG, as this page sends.")
+    return png, number
+
+
+def _png_size(png: bytes) -> tuple[int, int] | None:
+    """Width and height from the PNG header, without decoding anything."""
+    if len(png) < 24 or not png.startswith(PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", png[16:24])

@@ -6,8 +6,10 @@ shipped model as it was.
 """
 
 import argparse
+import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,7 +18,7 @@ DEFAULT_OUTPUT = Path("demo") / "hrnn_mnist.onnx"
 INT8_SUFFIX = "_int8"  # demo/hrnn_mnist.onnx -> demo/hrnn_mnist_int8.onnx
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m export",
         description="Export the trained HRNN to ONNX with its model card, check parity "
@@ -49,7 +51,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--opset", type=int, default=None, help="ONNX opset (default: the exporter's choice)"
     )
+    parser.add_argument(
+        "--results", type=Path, default=None, help="also write the tables as JSON here"
+    )
     args = parser.parse_args(argv)
+    args.command = shlex.join(["python", "-m", "export", *map(str, argv)])
     args.weights = args.weights or REPO / DEFAULT_WEIGHTS
     args.output = args.output or REPO / DEFAULT_OUTPUT
     return args
@@ -72,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
         set_card,
         write_model,
     )
-    from export.parity import check_parity, load_eval_set
-    from export.quantize import evaluate_int8, quantize_file
-    from train.checkpoint import atomic_write, sha256_file
+    from export.parity import ALLOWED, check_parity, load_eval_set
+    from export.quantize import LIMITS, evaluate_int8, quantize_file
+    from train.checkpoint import atomic_write, atomic_write_json, sha256_file
 
     start = time.perf_counter()
     output = args.output.resolve()
@@ -101,11 +107,13 @@ def run(args: argparse.Namespace) -> int:
     )
 
     float_probabilities = []  # the shipped float model's, kept for the int8 comparison
+    measured = {"command": args.command, "allowed": ALLOWED, "exporter": exporter}
 
     def write_checked(tmp: Path) -> None:
         write_model(proto, tmp)
         report = check_parity(model, tmp, images, labels, source)
         float_probabilities.append(report.probabilities)
+        measured["parity"] = [asdict(c) | {"passed": c.passed} for c in report.comparisons]
         print(f"parity, PyTorch vs demo.classifier.Classifier ({report.seconds:.1f} s):")
         print("\n".join(report.lines()))
         if not report.passed:
@@ -122,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             quantize_file(output, tmp)
             report = evaluate_int8(output, tmp, images, labels, source, float_probabilities[0])
             print(report.line())
+            measured["int8"] = asdict(report) | {"qualifies": report.qualifies, "allowed": LIMITS}
             if not report.qualifies:
                 raise _Int8Rejected(report.why_not())
             add_to_card(tmp, report.card_fields())
@@ -133,12 +142,15 @@ def run(args: argparse.Namespace) -> int:
             stale = " and removed the stale one" if int8_path.exists() else ""
             int8_path.unlink(missing_ok=True)
             print(f"int8 model {failed}: not written{stale}")
+    if args.results is not None:
+        atomic_write_json(measured, args.results)
+        print(f"wrote {args.results}")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     from demo.classifier import ModelError
     from export.onnx_export import ExportError
     from export.quantize import QuantizeError

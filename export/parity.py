@@ -18,6 +18,8 @@ from train.model import HRNN
 
 MAX_PROB_DIFF = 1e-5
 MAX_LOGIT_DIFF = 1e-4  # for the logits and for every row's logits (the page's heatmap)
+ALLOWED = {"max_prob_diff": MAX_PROB_DIFF, "max_logit_diff": MAX_LOGIT_DIFF}
+ALLOWED |= {"max_row_logit_diff": MAX_LOGIT_DIFF, "argmax_agreement": 1.0}
 RANDOM_BATCHES = (1, 7, 64)
 # Images per forward pass. The row LSTM sees 28 sequences per image; past ~64 images its
 # gate buffers fall out of cache and both runtimes get 2x slower per image.

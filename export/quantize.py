@@ -29,6 +29,8 @@ MAX_P99_PROB_DIFF = 0.02
 # Above this, the card says int8 confidences are approximate: a page showing whole
 # percentages would show a different number for some digit.
 EXACT_PROB_DIFF = 0.005
+LIMITS = {"accuracy_drop": MAX_ACCURACY_DROP, "p99_prob_diff": MAX_P99_PROB_DIFF}
+LIMITS |= {"approximate_confidence_above": EXACT_PROB_DIFF}
 # The head is 1,290 of ~200k weights; quantizing it saves nothing and adds a quantize step.
 OP_TYPES = ["LSTM"]
 

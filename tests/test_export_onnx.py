@@ -298,7 +298,9 @@ def test_int8_card_records_the_measured_confidence_drift(reexport, monkeypatch, 
     monkeypatch.setattr(quantize, "EXACT_PROB_DIFF", -1.0)  # any drift makes it approximate
     output = tmp_path / "hrnn_mnist.onnx"
     args = ["--weights", reexport["weights"], "--output", output, "--sample", SAMPLE]
-    code, stdout, _ = run_main(*args, "--quantize")
+    results = tmp_path / "results" / "export.json"
+    results.parent.mkdir()
+    code, stdout, _ = run_main(*args, "--quantize", "--results", results)
     assert code == 0, stdout
     card = Classifier(tmp_path / "hrnn_mnist_int8.onnx").card.raw
     drift = card["confidence_drift"]
@@ -308,6 +310,12 @@ def test_int8_card_records_the_measured_confidence_drift(reexport, monkeypatch, 
     assert f"p99 {drift['p99_abs_prob_diff']:.4f}" in stdout
     assert f"max {drift['max_abs_prob_diff']:.4f} (card: approximate_confidence true)" in stdout
     assert "approximate_confidence" not in Classifier(output).card.raw  # float is exact
+    measured = json.loads(results.read_text())  # the printed tables, for results/
+    assert measured["command"].startswith("python -m export --weights ")
+    assert [c["passed"] for c in measured["parity"]] == [True] * 7
+    assert measured["parity"][0]["name"] == "mnist_test_sample.npz (1000 digits)"
+    assert round(measured["int8"]["max_prob_diff"], 4) == drift["max_abs_prob_diff"]
+    assert measured["int8"]["allowed"]["p99_prob_diff"] == quantize.MAX_P99_PROB_DIFF
 
 
 @pytest.mark.slow

@@ -1,8 +1,8 @@
 """Body limits and route rules in front of Gradio: one ASGI middleware, plus allocator tuning.
 
 Each route gets the body size the page really sends (a drawing's ink is a few kB; an upload is
-one photo), arrives within BODY_SECONDS or is dropped, and queue calls are checked for shape
-before Gradio sees them, so a malformed call is a 4xx sentence instead of a 500.
+one photo) and must arrive in time; routes the page never uses are closed, and queue, /call
+and /run bodies go through demo.calls before Gradio sees them: a 4xx sentence, never a 500.
 """
 
 import asyncio
@@ -12,6 +12,7 @@ import re
 
 import gradio as gr
 
+from demo.calls import DIRECT, Rejected, check_call, known_stream
 from demo.pixels import MAX_FILE_BYTES  # one phone photo (~3-8 MB JPEG) with room to spare
 
 PREFIX = "/gradio_api"
@@ -22,22 +23,9 @@ MAX_PARTS = 2  # one file per upload request (Gradio's parser would take 1,000)
 UPLOADS_AT_ONCE = 8  # uploads in flight (each streams to disk); more wait ...
 UPLOAD_WAIT = 10.0  # ... this long for a turn, then are told the server is busy
 BODY_IDLE_SECONDS = 10.0  # a body that stalls this long between chunks is dropped (slowloris)
-BODY_SECONDS = (
-    60.0  # and every body must be complete this long after it starts (10 MB at 1.4 Mbit/s)
-)
-MAX_DATA_ITEMS = 8  # the page's events take at most 2 inputs
-SESSION_HASH = re.compile(r"[A-Za-z0-9_-]{1,64}")
+BODY_SECONDS = 60.0  # and every body must be complete this long after it starts
 CLOSED = ("/deep_link", "/run-history", "/runs", "/mcp", "/proxy=")
 QUEUED = ("/queue/join", "/call/")
-DIRECT = ("/run/", "/api/")  # only events that skip the queue by design (loading an example)
-
-
-class _Refusal(Exception):
-    """Raised inside the middleware to answer one status with one sentence."""
-
-    def __init__(self, status: int, sentence: str):
-        super().__init__(sentence)
-        self.status, self.sentence = status, sentence
 
 
 class Limits:
@@ -60,19 +48,21 @@ class Limits:
         try:
             route = _route(scope["path"])
             if route.startswith(CLOSED):
-                raise _Refusal(404, "Not found.")
+                raise Rejected(404, "Not found.")
             headers = dict(scope["headers"])
             limit = _limit(route)
             _check_length(headers, limit)
+            if not known_stream(route, scope, self.blocks):
+                raise Rejected(404, "No such session or event.")  # Gradio aborts such streams
             if route.startswith(QUEUED + DIRECT) and scope["method"] == "POST":
                 body = await _read_all(receive, limit)
-                _check_event(route, body, self.blocks)
+                check_call(route, body, self.blocks)
                 return await self.app(scope, _replay(body, receive), tracked_send)
             if route == "/upload":
                 try:
                     await asyncio.wait_for(self.uploads.acquire(), UPLOAD_WAIT)
                 except asyncio.TimeoutError:
-                    raise _Refusal(
+                    raise Rejected(
                         503, "The server is busy; please try again in a moment."
                     ) from None
                 try:
@@ -81,7 +71,7 @@ class Limits:
                 finally:
                     self.uploads.release()
             return await self.app(scope, _counting(receive, limit, None), tracked_send)
-        except _Refusal as refusal:
+        except Rejected as refusal:
             if not started:
                 await _answer(send, refusal.status, refusal.sentence)
 
@@ -116,9 +106,9 @@ def _check_length(headers: dict, limit: int) -> None:
     if raw is None:
         return
     if not raw.isdigit():
-        raise _Refusal(400, "The request has an invalid Content-Length.")
+        raise Rejected(400, "The request has an invalid Content-Length.")
     if int(raw) > limit:
-        raise _Refusal(413, f"The request is larger than this route accepts ({limit} bytes).")
+        raise Rejected(413, f"The request is larger than this route accepts ({limit} bytes).")
 
 
 def _deadline() -> float:
@@ -133,7 +123,7 @@ async def _next(receive, deadline: float) -> dict:
             raise asyncio.TimeoutError
         return await asyncio.wait_for(receive(), left)
     except asyncio.TimeoutError:
-        raise _Refusal(408, "The request body arrived too slowly.") from None
+        raise Rejected(408, "The request body arrived too slowly.") from None
 
 
 async def _read_all(receive, limit: int) -> bytes:
@@ -141,11 +131,11 @@ async def _read_all(receive, limit: int) -> bytes:
     while True:
         message = await _next(receive, deadline)
         if message["type"] == "http.disconnect":
-            raise _Refusal(400, "The client went away.")
+            raise Rejected(400, "The client went away.")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _Refusal(413, f"The request is larger than this route accepts ({limit} bytes).")
+            raise Rejected(413, f"The request is larger than this route accepts ({limit} bytes).")
         chunks.append(chunk)
         if not message.get("more_body"):
             return b"".join(chunks)
@@ -182,13 +172,13 @@ def _counting(receive, limit: int, boundary: bytes | None):
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _Refusal(413, f"The request is larger than this route accepts ({limit} bytes).")
+            raise Rejected(413, f"The request is larger than this route accepts ({limit} bytes).")
         if boundary:
             window = tail + chunk
             parts += window.count(boundary) - tail.count(boundary)
             tail = window[-len(boundary) + 1 :] if len(boundary) > 1 else b""
             if parts > MAX_PARTS:  # the closing delimiter counts once too
-                raise _Refusal(413, "Upload one file at a time.")
+                raise Rejected(413, "Upload one file at a time.")
         return message
 
     return counted
@@ -198,59 +188,6 @@ def _boundary(headers: dict) -> bytes | None:
     kind = headers.get(b"content-type", b"").decode("latin-1")
     match = re.search(r'boundary="?([^";]+)"?', kind)
     return ("--" + match.group(1)).encode("latin-1") if match else None
-
-
-def _check_event(route: str, body: bytes, blocks: gr.Blocks) -> None:
-    """A call must name an event it may reach and carry a short list of inputs."""
-    try:
-        call = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _Refusal(422, "The request body is not valid JSON.") from None
-    if not isinstance(call, dict):
-        raise _Refusal(422, "The request body must be a JSON object.")
-    data = call.get("data")
-    if route.startswith("/call/"):
-        name = route.removeprefix("/call/").removeprefix("v2/").strip("/")
-        public = {fn.api_name for fn in blocks.fns.values() if fn.api_visibility == "public"}
-        if name not in public:
-            raise _Refusal(404, "No such endpoint.")
-        if route.startswith("/call/v2/"):
-            return  # named parameters: Gradio maps them onto the endpoint's own inputs
-        fn = None
-    else:
-        fn = _event(route, call, blocks)
-    if not isinstance(data, list) or len(data) > MAX_DATA_ITEMS:
-        raise _Refusal(422, f"data must be a list of at most {MAX_DATA_ITEMS} inputs.")
-    if fn is not None and not fn.queue:
-        _check_direct_inputs(fn, data)
-
-
-def _event(route: str, call: dict, blocks: gr.Blocks):
-    """The event a /queue/join or /run call names by fn_index, if that route may reach it."""
-    direct = route.startswith(DIRECT)
-    fn_index, session = call.get("fn_index"), call.get("session_hash")
-    if type(fn_index) is not int or fn_index not in blocks.fns:
-        raise _Refusal(404 if direct else 422, "Unknown fn_index.")
-    fn = blocks.fns[fn_index]
-    if direct and fn.queue:
-        raise _Refusal(404, "Not found.")  # queued events are reached through the queue only
-    if not isinstance(session, str) or not SESSION_HASH.fullmatch(session):
-        raise _Refusal(422, "session_hash must be 1-64 letters, digits, '-' or '_'.")
-    trigger = call.get("trigger_id")
-    if trigger is not None and type(trigger) is not int:
-        raise _Refusal(422, "trigger_id must be an integer.")
-    return fn
-
-
-def _check_direct_inputs(fn, data: list) -> None:
-    """Events outside the queue run at once, so only ones we can check fully: example clicks."""
-    if len(data) != len(fn.inputs):
-        raise _Refusal(422, f"This event takes {len(fn.inputs)} inputs.")
-    for block, value in zip(fn.inputs, data, strict=True):
-        if not isinstance(block, gr.Dataset):
-            raise _Refusal(404, "Not found.")
-        if type(value) is not int or not 0 <= value < len(block.samples):
-            raise _Refusal(422, "No such example.")
 
 
 async def _answer(send, status: int, sentence: str) -> None:

@@ -130,16 +130,27 @@ def test_only_offered_model_names_pass():
 
 
 EXAMPLES = gr.Dataset(samples=[["a"], ["b"]], components=[gr.Textbox()])
+IMAGE, MODEL = gr.Image(type="filepath"), gr.Radio(["float32", "int8"])
 FNS = {
-    0: SimpleNamespace(api_name="classify", api_visibility="public", queue=True, inputs=[]),
-    1: SimpleNamespace(api_name="on_drawing", api_visibility="private", queue=True, inputs=[]),
+    0: SimpleNamespace(
+        api_name="classify", api_visibility="public", queue=True, inputs=[IMAGE, MODEL]
+    ),
+    1: SimpleNamespace(
+        api_name="on_drawing", api_visibility="private", queue=True, inputs=[gr.Textbox(), MODEL]
+    ),
     2: SimpleNamespace(
         api_name="load_example", api_visibility="undocumented", queue=False, inputs=[EXAMPLES]
     ),
 }
+QUEUE = SimpleNamespace(
+    pending_messages_per_session={"live": object()},
+    pending_event_ids_session={"live": {"ev1"}},
+    event_ids_to_events={},
+)
+BLOCKS = SimpleNamespace(fns=FNS, _queue=QUEUE)
 
 
-def call(path, chunks=(b"",), headers=None, method="POST", delay=0.0):
+def call(path, chunks=(b"",), headers=None, method="POST", delay=0.0, query=b""):
     """Run the middleware over an echo app; (status, body the app saw or the refusal)."""
     seen = {}
 
@@ -172,9 +183,10 @@ def call(path, chunks=(b"",), headers=None, method="POST", delay=0.0):
         "type": "http",
         "method": method,
         "path": path,
+        "query_string": query,
         "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
     }
-    asyncio.run(limits.Limits(echo, SimpleNamespace(fns=FNS))(scope, receive, send))
+    asyncio.run(limits.Limits(echo, BLOCKS)(scope, receive, send))
     status = sent[0]["status"]
     body = sent[1]["body"]
     return status, (seen["body"] if status == 200 else json.loads(body)["detail"])
@@ -208,6 +220,35 @@ def test_a_well_formed_queue_call_reaches_gradio_unchanged():
 def test_malformed_queue_calls_are_a_4xx_sentence(body, status, words):
     got, detail = call("/gradio_api/queue/join", [body])
     assert got == status and words in detail
+
+
+def test_inputs_must_have_the_shape_their_components_take(uploads):
+    meta = {"_type": "gradio.FileData"}
+    inside = {"path": str(uploads / "0a1b" / "digit.png"), "meta": meta}
+    assert call("/gradio_api/queue/join", [join(data=[inside, "int8"])])[0] == 200
+    assert call("/gradio_api/queue/join", [join(data=[{"path": "/etc/passwd"}, "x"])])[0] == 200
+    bad = [
+        ([inside], "takes 2 inputs"),
+        (["/etc/passwd", "int8"], "Input 1 is not"),
+        ([{"path": {"x": 1}}, "int8"], "Input 1 is not"),
+        ([["a"], "int8"], "Input 1 is not"),
+        ([{"path": "/etc/passwd", "meta": meta}, "int8"], "only files uploaded"),
+        ([{"path": f"{uploads}/../../etc/passwd", "meta": meta}, "int8"], "only files uploaded"),
+    ]
+    for data, words in bad:
+        status, detail = call("/gradio_api/queue/join", [join(data=data)])
+        assert status == 422 and words in detail, (data, detail)
+    status, detail = call("/gradio_api/call/classify", [json.dumps({"data": ["/x"]}).encode()])
+    assert status == 422 and "takes 2 inputs" in detail
+
+
+def test_result_streams_must_name_a_session_in_the_queue():
+    get = {"method": "GET", "chunks": [b""]}
+    assert call("/gradio_api/queue/data", query=b"session_hash=live", **get)[0] == 200
+    assert call("/gradio_api/queue/data", query=b"session_hash=gone", **get)[0] == 404
+    assert call("/gradio_api/queue/data", **get)[0] == 404
+    assert call("/gradio_api/call/classify/ev1", **get)[0] == 200
+    assert call("/gradio_api/call/classify/nothing", **get)[0] == 404
 
 
 def test_call_routes_reach_public_endpoints_only():
@@ -306,8 +347,14 @@ def test_a_stream_may_wait_for_a_disconnect_as_long_as_it_likes(monkeypatch):
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": "/gradio_api/queue/data", "headers": []}
-    asyncio.run(limits.Limits(stream, SimpleNamespace(fns=FNS))(scope, receive, send))
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/gradio_api/queue/data",
+        "query_string": b"session_hash=live",
+        "headers": [],
+    }
+    asyncio.run(limits.Limits(stream, BLOCKS)(scope, receive, send))
     assert [m.get("status", m.get("body")) for m in sent] == [200, b"done"]
 
 

@@ -1,0 +1,129 @@
+"""Could the page have made this call? Shape checks on queue, /call and /run request bodies.
+
+Gradio answers a malformed call with a 500, or an error event and a traceback in the log (an
+unknown fn_index, a string where an image payload goes, a file path it refuses to move); these
+checks answer it with a 4xx and one sentence before Gradio parses anything.
+"""
+
+import json
+import os
+import re
+from urllib.parse import parse_qs
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+from gradio_client import utils as client_utils
+
+MAX_DATA_ITEMS = 8  # the page's events take at most 3 inputs
+SESSION_HASH = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DIRECT = ("/run/", "/api/")  # only events that skip the queue by design (loading an example)
+NOT_UPLOADED = "This page reads only files uploaded to it; please upload the image again."
+
+
+class Rejected(Exception):
+    """A call the page would never make: an HTTP status and one sentence."""
+
+    def __init__(self, status: int, sentence: str):
+        super().__init__(sentence)
+        self.status, self.sentence = status, sentence
+
+
+def check_call(route: str, body: bytes, blocks: gr.Blocks) -> None:
+    """Raise Rejected unless `body` names an event this route may reach, with fitting inputs."""
+    try:
+        call = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Rejected(422, "The request body is not valid JSON.") from None
+    if not isinstance(call, dict):
+        raise Rejected(422, "The request body must be a JSON object.")
+    if route.startswith("/call/"):
+        name = route.removeprefix("/call/").removeprefix("v2/").strip("/")
+        public = [fn for fn in blocks.fns.values() if fn.api_visibility == "public"]
+        fn = next((fn for fn in public if fn.api_name == name), None)
+        if fn is None:
+            raise Rejected(404, "No such endpoint.")
+        if route.startswith("/call/v2/"):
+            return  # named parameters: Gradio maps them onto the endpoint's own inputs
+    else:
+        fn = _event(route, call, blocks)
+    data = call.get("data")
+    if not isinstance(data, list) or len(data) > MAX_DATA_ITEMS:
+        raise Rejected(422, f"data must be a list of at most {MAX_DATA_ITEMS} inputs.")
+    if fn.queue:
+        _check_inputs(fn, data)
+    else:
+        _check_direct_inputs(fn, data)
+
+
+def known_stream(route: str, scope: dict, blocks: gr.Blocks) -> bool:
+    """False for a result stream (/queue/data, GET /call/.../id) of a session not in the queue.
+
+    Gradio starts such a stream and then aborts it (a traceback in the log, a broken response).
+    """
+    queue = blocks._queue
+    parts = route.strip("/").split("/")
+    if route == "/queue/data":
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        session = (query.get("session_hash") or [""])[0]
+    elif scope["method"] == "GET" and parts[0] == "call" and len(parts) in (3, 4):
+        event = parts[-1]
+        known = queue.event_ids_to_events.get(event)
+        session = known.session_hash if known else event
+        for name, ids in list(queue.pending_event_ids_session.items()):
+            session = name if event in ids else session
+    else:
+        return True
+    return session in queue.pending_messages_per_session
+
+
+def _event(route: str, call: dict, blocks: gr.Blocks):
+    """The event a /queue/join or /run call names by fn_index, if that route may reach it."""
+    direct = route.startswith(DIRECT)
+    fn_index, session = call.get("fn_index"), call.get("session_hash")
+    if type(fn_index) is not int or fn_index not in blocks.fns:
+        raise Rejected(404 if direct else 422, "Unknown fn_index.")
+    fn = blocks.fns[fn_index]
+    if direct and fn.queue:
+        raise Rejected(404, "Not found.")  # queued events are reached through the queue only
+    if not isinstance(session, str) or not SESSION_HASH.fullmatch(session):
+        raise Rejected(422, "session_hash must be 1-64 letters, digits, '-' or '_'.")
+    trigger = call.get("trigger_id")
+    if trigger is not None and type(trigger) is not int:
+        raise Rejected(422, "trigger_id must be an integer.")
+    return fn
+
+
+def _check_inputs(fn, data: list) -> None:
+    """One value per input (or per API input), each of the shape its component takes."""
+    api_inputs = [block for block in fn.inputs if not getattr(block, "skip_api", False)]
+    blocks = fn.inputs if len(data) == len(fn.inputs) else api_inputs
+    if len(data) != len(blocks):
+        raise Rejected(422, f"This event takes {len(fn.inputs)} inputs.")
+    root = os.path.abspath(get_upload_folder()).rstrip(os.sep) + os.sep
+
+    def uploaded(payload: dict) -> dict:
+        path = payload.get("path")
+        if not isinstance(path, str) or not os.path.abspath(path).startswith(root):
+            raise Rejected(422, NOT_UPLOADED)  # Gradio would refuse it with a traceback
+        return payload
+
+    for number, (block, value) in enumerate(zip(blocks, data, strict=True), start=1):
+        model = getattr(block, "data_model", None)
+        if value is None or model is None:
+            continue
+        try:
+            model.model_validate(value, context={"validate_meta": True})
+        except Exception:  # pydantic's ValidationError and anything a hostile value provokes
+            raise Rejected(422, f"Input {number} is not a value this page sends.") from None
+        client_utils.traverse(value, uploaded, client_utils.is_file_obj_with_meta)
+
+
+def _check_direct_inputs(fn, data: list) -> None:
+    """Events outside the queue run at once, so only ones we can check fully: example clicks."""
+    if len(data) != len(fn.inputs):
+        raise Rejected(422, f"This event takes {len(fn.inputs)} inputs.")
+    for block, value in zip(fn.inputs, data, strict=True):
+        if not isinstance(block, gr.Dataset):
+            raise Rejected(404, "Not found.")
+        if type(value) is not int or not 0 <= value < len(block.samples):
+            raise Rejected(422, "No such example.")

@@ -1,0 +1,257 @@
+"""Issue 10's attacks replayed against the real app over loopback, the way an outsider sends them.
+
+Each must be refused in under a second while valid requests keep being answered; no path
+outside the uploads is opened, nothing hangs, no malformed call gets a 5xx, and memory stays
+bounded. The app runs in its own process here, so memory figures are this module's alone.
+"""
+
+import errno
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tools import attacks
+from tools.liveserver import running_app
+
+QUICK = 1.0  # seconds: the issue's bound for a refusal
+MB = 2**20
+
+
+@pytest.fixture(scope="module")
+def app():
+    with running_app() as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with httpx.Client(base_url=app.url) as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def table(client):
+    attacks.bomb_png()  # built once, outside the timings
+    return attacks.attacks(client)
+
+
+def served(client: httpx.Client) -> None:
+    outcome = attacks.valid(client)
+    assert not outcome.refused, outcome.text
+    assert outcome.seconds < 10
+
+
+class Peak:
+    """Highest server RSS seen while the with-block runs (sampled every 20 ms)."""
+
+    def __init__(self, app):
+        self.app, self.peak, self.running = app, app.rss_bytes(), True
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+
+    def _sample(self):
+        while self.running:
+            self.peak = max(self.peak, self.app.rss_bytes())
+            time.sleep(0.02)
+
+
+ATTACKS = [
+    "run /dev/zero",
+    "call /dev/zero",
+    "call a FIFO",
+    "call /proc/self/fd/1",
+    "call a server image",
+    "call /root/.ssh/id_rsa",
+    "call /etc/shadow",
+    "call the private drawing event",
+    "12000x12000 PNG upload",
+    "200 MB JSON body",
+    "deep_link",
+    "3 x 15 MB in one upload",
+    "1000 files in one upload",
+    "unknown model name",
+    "a dict as model name",
+    "bad fn_index",
+    "bad example index",
+]
+
+
+def test_the_catalogue_covers_the_issue(table):
+    assert sorted(table) == sorted(ATTACKS)
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_each_attack_is_refused_quickly_and_the_server_keeps_serving(client, table, name):
+    outcome = table[name](client)
+    assert outcome.refused, f"{name}: {outcome.status} {outcome.text}"
+    assert outcome.seconds < QUICK, f"{name} took {outcome.seconds:.2f} s"
+    served(client)
+
+
+def test_secret_and_missing_paths_get_the_same_answer(client):
+    answers = {
+        attacks.classify(client, {"path": path})
+        for path in ("/root/.ssh/id_rsa", "/etc/shadow", "/no/such/file.png", "/etc/hostname")
+    }
+    assert len(answers) == 1
+
+
+def test_the_server_never_opens_a_fifo_it_is_sent(client):
+    """A FIFO accepts a non-blocking writer only while someone reads it: the server never does."""
+    fifo = os.path.join(tempfile.mkdtemp(prefix="hrnn-fifo-"), "digit.png")
+    os.mkfifo(fifo)
+    opened, done = [], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+                opened.append(True)
+            except OSError as error:
+                assert error.errno == errno.ENXIO  # no reader: the expected state
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(5):
+            attacks.classify(client, {"path": fifo})
+            attacks.classify(client, fifo)
+    finally:
+        done.set()
+        watcher.join()
+    assert not opened
+
+
+def test_forty_requests_for_stdout_leave_the_server_responsive(client):
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(lambda _: attacks.classify(client, {"path": "/proc/self/fd/1"}), range(40))
+        )
+    assert all(status == 200 and attacks.NOT_UPLOADED in text for status, text in answers)
+    started = time.perf_counter()
+    served(client)
+    assert time.perf_counter() - started < 5
+
+
+def test_malformed_calls_never_get_a_5xx(client):
+    api = attacks.API
+    probes = [
+        ("post", "queue/join", {"content": b"{nope"}),
+        ("post", "queue/join", {"json": {"data": "x", "fn_index": 3, "session_hash": "a"}}),
+        ("post", "queue/join", {"json": {"data": [], "fn_index": "3", "session_hash": "a"}}),
+        ("post", "queue/join", {"json": {"data": [], "fn_index": 3, "session_hash": "a" * 500}}),
+        ("post", "queue/join", {"json": {"data": [None] * 50, "fn_index": 3, "session_hash": "a"}}),
+        ("post", "call/classify", {"json": {"data": {"path": "/etc/passwd"}}}),
+        ("post", "call/classify", {"json": [1, 2, 3]}),
+        ("post", "call/nope", {"json": {"data": []}}),
+        ("post", "run/load_example", {"json": {"data": ["1"], "fn_index": 0, "session_hash": "a"}}),
+        ("post", "run/predict", {"json": {"data": []}}),
+        ("post", "upload", {"content": b"not multipart"}),
+        ("post", "cancel", {"json": {"session_hash": "a", "fn_index": 999, "event_id": "x"}}),
+        ("get", "file=/etc/passwd", {}),
+        ("get", "file=/work/main/README.md", {}),
+        ("get", "queue/data", {"params": {"session_hash": "nobody"}}),
+        ("get", "queue/data", {}),
+        ("get", "call/classify/no-such-event", {}),
+    ]
+    for method, route, options in probes:
+        reply = getattr(client, method)(f"{api}/{route}", timeout=10, **options)
+        assert reply.status_code < 500, (route, options, reply.status_code, reply.text[:200])
+    # a classify with a garbage payload is a 4xx or a sentence, never an error event
+    meta = {"_type": "gradio.FileData"}
+    for payload in (
+        {"path": {"x": 1}},
+        ["a"],
+        12,
+        "/etc/passwd",
+        {"meta": {}},
+        {"path": "/etc/passwd", "meta": meta},
+        None,
+    ):
+        status, text = attacks.classify(client, payload)
+        assert status < 500, (payload, text)
+
+
+def test_eight_parallel_bombs_are_refused_without_memory_growth(app, client):
+    bomb = attacks.bomb_png()
+    before = app.rss_bytes()
+
+    def one(_):
+        with httpx.Client(base_url=app.url) as own:
+            started = time.perf_counter()
+            status, text = attacks.classify(own, {"path": attacks.upload(own, bomb)})
+            return time.perf_counter() - started, text
+
+    with Peak(app) as peak, ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(8)))
+    assert all("pixels" in text for _, text in results), results
+    assert max(seconds for seconds, _ in results) < 5  # 8 at once on a 2-core box
+    assert peak.peak - before < 100 * MB
+    served(client)
+
+
+def test_three_40_mb_bodies_are_refused_and_not_retained(app, client):
+    """Sent chunked, so no Content-Length gives them away: the count stops each one."""
+    before = app.rss_bytes()
+    sends = [
+        lambda: attacks.raw_post(client, "queue/join", attacks.megabytes(40), None, "text/json"),
+        lambda: attacks.raw_post(client, "call/classify", attacks.megabytes(40), None, "text/json"),
+        lambda: attacks.multipart(1, 40 * MB, declared=False)(client),
+    ]
+    for send in sends:
+        started = time.perf_counter()
+        status, detail = send()
+        assert status == 413 and "larger than" in detail
+        assert time.perf_counter() - started < QUICK
+    time.sleep(1)
+    assert app.rss_bytes() - before < 100 * MB
+    served(client)
+
+
+@pytest.mark.slow
+def test_four_concurrent_worst_legal_inputs_stay_under_400_mb(app, client):
+    png = attacks.worst_legal_png()
+    served(client)
+    idle = app.rss_bytes()
+
+    def one(_):
+        with httpx.Client(base_url=app.url) as own:
+            return attacks.valid(own, png)
+
+    with Peak(app) as peak, ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(one, range(4)))
+    assert not any(o.refused for o in outcomes), [o.text for o in outcomes]
+    assert peak.peak - idle < 400 * MB
+    time.sleep(1)
+    assert app.rss_bytes() - idle < 100 * MB
+
+
+@pytest.mark.slow
+def test_a_trickled_body_is_dropped_and_others_are_served(app, client):
+    import socket
+
+    host, port = app.url.split("//")[1].strip("/").split(":")
+    with socket.create_connection((host, int(port))) as slow:
+        slow.sendall(
+            b"POST /gradio_api/queue/join HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            b"\r\nContent-Length: 1000\r\n\r\n{"
+        )
+        served(client)
+        slow.settimeout(60)
+        started = time.perf_counter()
+        answer = slow.recv(4096)
+    assert b"408" in answer.split(b"\r\n")[0]
+    assert time.perf_counter() - started < 20  # BODY_IDLE_SECONDS, then the 408

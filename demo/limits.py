@@ -7,6 +7,7 @@ and /run bodies go through demo.calls before Gradio sees them: a 4xx sentence, n
 
 import asyncio
 import ctypes
+import ipaddress
 import json
 import re
 
@@ -22,6 +23,8 @@ SMALL_BODY = 16 * 2**10  # every other route (cancel, heartbeat, component calls
 MAX_PARTS = 2  # one file per upload request (Gradio's parser would take 1,000)
 UPLOADS_AT_ONCE = 8  # uploads in flight (each streams to disk); more wait ...
 UPLOAD_WAIT = 10.0  # ... this long for a turn, then are told the server is busy
+PER_CLIENT_UPLOADS = 4  # one client's uploads in flight
+PER_CLIENT_EVENTS = 8  # one client's events waiting or running (the queue holds 32)
 BODY_IDLE_SECONDS = 10.0  # a body that stalls this long between chunks is dropped (slowloris)
 BODY_SECONDS = 60.0  # and every body must be complete this long after it starts
 CLOSED = ("/deep_link", "/run-history", "/runs", "/mcp", "/proxy=")
@@ -34,6 +37,7 @@ class Limits:
     def __init__(self, app, blocks: gr.Blocks):
         self.app, self.blocks = app, blocks
         self.uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        self.uploading: dict[str, int] = {}  # client -> uploads in flight
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -55,25 +59,67 @@ class Limits:
             if not known_stream(route, scope, self.blocks):
                 raise Rejected(404, "No such session or event.")  # Gradio aborts such streams
             if route.startswith(QUEUED + DIRECT) and scope["method"] == "POST":
+                if route.startswith(QUEUED):
+                    self._check_share(client_key(scope.get("client"), headers))
                 body = await _read_all(receive, limit)
                 check_call(route, body, self.blocks)
                 return await self.app(scope, _replay(body, receive), tracked_send)
             if route == "/upload":
-                try:
-                    await asyncio.wait_for(self.uploads.acquire(), UPLOAD_WAIT)
-                except asyncio.TimeoutError:
-                    raise Rejected(
-                        503, "The server is busy; please try again in a moment."
-                    ) from None
-                try:
-                    counted = _counting(receive, limit, _boundary(headers))
-                    return await self.app(scope, counted, tracked_send)
-                finally:
-                    self.uploads.release()
+                counted = _counting(receive, limit, _boundary(headers))
+                return await self._upload(scope, counted, tracked_send, headers)
             return await self.app(scope, _counting(receive, limit, None), tracked_send)
         except Rejected as refusal:
             if not started:
                 await _answer(send, refusal.status, refusal.sentence)
+
+    def _check_share(self, client: str) -> None:
+        """One client may have PER_CLIENT_EVENTS events waiting or running, not the whole queue."""
+        events = list(self.blocks._queue.event_ids_to_events.values())
+        mine = sum(1 for event in events if _event_client(event) == client)
+        if mine >= PER_CLIENT_EVENTS:
+            raise Rejected(429, "You have too many requests waiting; please wait for the answers.")
+
+    async def _upload(self, scope, receive, send, headers: dict) -> None:
+        """Uploads take one of UPLOADS_AT_ONCE slots, at most PER_CLIENT_UPLOADS per client."""
+        client = client_key(scope.get("client"), headers)
+        if self.uploading.get(client, 0) >= PER_CLIENT_UPLOADS:
+            raise Rejected(429, "You are uploading too many files at once; please wait.")
+        try:
+            await asyncio.wait_for(self.uploads.acquire(), UPLOAD_WAIT)
+        except asyncio.TimeoutError:
+            raise Rejected(503, "The server is busy; please try again in a moment.") from None
+        self.uploading[client] = self.uploading.get(client, 0) + 1
+        try:
+            return await self.app(scope, receive, send)
+        finally:
+            self.uploads.release()
+            self.uploading[client] -= 1
+            if not self.uploading[client]:
+                del self.uploading[client]
+
+
+def client_key(peer: tuple | None, headers) -> str:
+    """Who is asking: the peer, or the address a proxy on a private network appended last.
+
+    The last X-Forwarded-For entry is the one the nearest proxy wrote; earlier ones are the
+    client's own claims. A client reaching us directly cannot pose as someone else.
+    """
+    host = peer[0] if peer else "?"
+    forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1").strip()
+    try:
+        private = ipaddress.ip_address(host).is_private
+    except ValueError:
+        private = False
+    return forwarded.split(",")[-1].strip() if private and forwarded else host
+
+
+def _event_client(event) -> str | None:
+    request = getattr(event, "request", None)
+    if request is None:
+        return None
+    peer = (request.client.host, 0) if getattr(request, "client", None) else None
+    headers = {k.encode("latin-1"): v.encode("latin-1") for k, v in request.headers.items()}
+    return client_key(peer, headers)
 
 
 def tune_malloc() -> None:

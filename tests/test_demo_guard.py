@@ -142,15 +142,24 @@ FNS = {
         api_name="load_example", api_visibility="undocumented", queue=False, inputs=[EXAMPLES]
     ),
 }
+
+
+def queued_from(host: str, forwarded: str | None = None) -> SimpleNamespace:
+    headers = {"x-forwarded-for": forwarded} if forwarded else {}
+    return SimpleNamespace(
+        request=SimpleNamespace(client=SimpleNamespace(host=host), headers=headers)
+    )
+
+
 QUEUE = SimpleNamespace(
     pending_messages_per_session={"live": object()},
     pending_event_ids_session={"live": {"ev1"}},
-    event_ids_to_events={},
+    event_ids_to_events={"ev1": SimpleNamespace(session_hash="live", request=None)},
 )
 BLOCKS = SimpleNamespace(fns=FNS, _queue=QUEUE)
 
 
-def call(path, chunks=(b"",), headers=None, method="POST", delay=0.0, query=b""):
+def call(path, chunks=(b"",), headers=None, method="POST", delay=0.0, query=b"", scope=None):
     """Run the middleware over an echo app; (status, body the app saw or the refusal)."""
     seen = {}
 
@@ -185,6 +194,7 @@ def call(path, chunks=(b"",), headers=None, method="POST", delay=0.0, query=b"")
         "path": path,
         "query_string": query,
         "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
+        **(scope or {}),
     }
     asyncio.run(limits.Limits(echo, BLOCKS)(scope, receive, send))
     status = sent[0]["status"]
@@ -314,6 +324,27 @@ def test_an_upload_carries_one_file():
     three = (part * 3 + f"--{boundary}--\r\n").encode()
     chunks = [three[i : i + 7] for i in range(0, len(three), 7)]  # delimiters split across
     assert call("/gradio_api/upload", chunks, headers) == (413, "Upload one file at a time.")
+
+
+def test_one_client_cannot_fill_the_queue(monkeypatch):
+    events = {f"e{k}": queued_from("93.184.216.34") for k in range(limits.PER_CLIENT_EVENTS)}
+    monkeypatch.setattr(QUEUE, "event_ids_to_events", events)
+    scope_from = {"client": ("93.184.216.34", 5000)}
+    status, detail = call("/gradio_api/queue/join", [join()], scope=scope_from)
+    assert status == 429 and "too many requests waiting" in detail
+    assert call("/gradio_api/queue/join", [join()], scope={"client": ("151.101.1.69", 1)})[0] == 200
+
+
+def test_behind_a_private_proxy_the_client_is_the_last_forwarded_address():
+    assert (
+        limits.client_key(("10.0.0.2", 1), {b"x-forwarded-for": b"1.2.3.4, 5.6.7.8"}) == "5.6.7.8"
+    )
+    assert limits.client_key(("127.0.0.1", 1), {}) == "127.0.0.1"
+    # a client reaching us directly cannot claim to be someone else
+    assert (
+        limits.client_key(("93.184.216.34", 1), {b"x-forwarded-for": b"5.6.7.8"}) == "93.184.216.34"
+    )
+    assert limits.client_key(None, {}) == "?"
 
 
 @pytest.mark.parametrize(("idle", "total"), [(0.05, 60.0), (60.0, 0.05)])

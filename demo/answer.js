@@ -8,6 +8,9 @@ const RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 2
 
 const box = element.querySelector(".hrnn-answer");
 const part = (name) => box.querySelector(`.hrnn-${name}`);
+const name = box.dataset.name; // canvases that feed this box address it by this name
+const prompt = props.value && props.value.message; // the empty state's sentence
+let clearedAt = -1; // answers to inks sent before the canvas was cleared are stale
 
 function colour(p) {
   const pos = Math.min(Math.max(Number(p) || 0, 0), 1) * (RAMP.length - 1);
@@ -16,28 +19,30 @@ function colour(p) {
   return RAMP[low].map((c, k) => Math.round(c * (1 - f) + RAMP[low + 1][k] * f));
 }
 
+const bytes = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
 function drawSeen(pixels) {
+  // pixels: base64 of a square of uint8, row-major, white ink on black
+  const values = bytes(pixels);
   const canvas = part("seen");
-  const size = pixels.length;
+  const size = Math.round(Math.sqrt(values.length));
   canvas.width = canvas.height = size;
   const image = canvas.getContext("2d").createImageData(size, size);
-  pixels.flat().forEach((v, i) => {
-    image.data.set([v, v, v, 255], 4 * i);
-  });
+  values.forEach((v, i) => image.data.set([v, v, v, 255], 4 * i));
   canvas.getContext("2d").putImageData(image, 0, 0);
 }
 
-function drawBelief(rows, classes, best) {
+function drawBelief(rows, [height, width], classes, best) {
+  // rows: base64 of (height, width) uint8, belief x 255 after each row read
+  const values = bytes(rows);
   const canvas = part("belief");
-  canvas.width = classes.length * CELL_PX;
-  canvas.height = rows.length * ROW_PX;
+  canvas.width = width * CELL_PX;
+  canvas.height = height * ROW_PX;
   const context = canvas.getContext("2d");
-  rows.forEach((row, r) =>
-    row.forEach((p, c) => {
-      context.fillStyle = `rgb(${colour(p).join(",")})`;
-      context.fillRect(c * CELL_PX, r * ROW_PX, CELL_PX, ROW_PX);
-    }),
-  );
+  values.forEach((v, i) => {
+    context.fillStyle = `rgb(${colour(v / 255).join(",")})`;
+    context.fillRect((i % width) * CELL_PX, Math.floor(i / width) * ROW_PX, CELL_PX, ROW_PX);
+  });
   context.strokeStyle = "#dc2828";
   context.lineWidth = 2;
   context.strokeRect(best * CELL_PX + 1, 1, CELL_PX - 2, canvas.height - 2);
@@ -48,6 +53,7 @@ function drawBelief(rows, classes, best) {
 
 function render(value) {
   const answer = value && typeof value === "object" ? value : { state: "empty", message: "" };
+  if (answer.for != null && answer.for < clearedAt) return;
   box.dataset.state = answer.state || "empty";
   box.dataset.for = answer.for == null ? "" : String(answer.for);
   part("message").textContent = answer.message || "";
@@ -74,9 +80,24 @@ function render(value) {
   );
   if (reading) {
     drawSeen(answer.pixels);
-    drawBelief(answer.rows, answer.classes, answer.classes.indexOf(answer.label));
+    drawBelief(answer.rows, answer.rows_shape, answer.classes, answer.classes.indexOf(answer.label));
   }
 }
 
-watch("value", () => render(props.value));
+function rendered(answer) {
+  if (answer && answer.for != null) {
+    const detail = { answer: name, n: answer.for };
+    document.dispatchEvent(new CustomEvent("hrnn-answered", { detail }));
+  }
+}
+
+document.addEventListener("hrnn-cleared", (event) => {
+  if (event.detail.answer !== name) return;
+  clearedAt = event.detail.n;
+  render({ state: "empty", message: prompt, for: clearedAt });
+});
+watch("value", () => {
+  render(props.value);
+  rendered(props.value);
+});
 render(props.value);

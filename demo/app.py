@@ -126,7 +126,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"), gr.Row(equal_height=False):
                 with gr.Column(min_width=290):
-                    canvas = ink_canvas("hrnn-canvas")
+                    canvas = ink_canvas("hrnn-canvas", answer_id="hrnn-draw-answer")
                 with gr.Column(min_width=290):
                     drawn = answer_view("hrnn-draw-answer", EMPTY, number=0)
             with gr.Tab("Upload", id="upload"), gr.Row(equal_height=False):
@@ -152,7 +152,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         )
         gr.Markdown(ABOUT)
         quiet = {"show_progress": "hidden", "trigger_mode": "always_last"}
-        canvas.change(on_drawing, [canvas, precision], drawn, api_visibility="private", **quiet)
+        canvas.ink(on_drawing, [canvas, precision], drawn, api_visibility="private", **quiet)
         upload.change(
             on_upload, [upload, precision], uploaded, api_name="classify", preprocess=False, **quiet
         )

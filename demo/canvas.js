@@ -1,13 +1,15 @@
 // The drawing surface: gr.HTML's js_on_load (element, trigger, props, server, upload, watch).
 // Strokes are kept as points, drawn smooth and round on a screen canvas at the device's pixel
 // ratio, and re-drawn in black on a transparent 280x280 canvas whose PNG is the value sent:
-// {ink: data URL or "", n: send number}. Setting props.value fires the component's change.
+// {ink: data URL or "", n: send number}, with the custom "ink" event. A blank canvas asks the
+// server nothing: its answer (answer.js) is told through a DOM event and shows the prompt.
 const SIZE = 280; // the ink PNG's side, as the server checks it
 const RADIUS = 12; // brush radius on the 280 px ink: strokes ~1/12 of a digit, like MNIST
 const FIRST_GUESS_MS = 120; // a stroke this long gets a first guess while it is drawn...
 const LIVE_MS = 200; // ...and a fresh one at most this often until the pen lifts
 
 const root = element.querySelector(".hrnn-ink");
+const answerName = root.dataset.answer; // the answer box this canvas feeds
 const screen = root.querySelector("canvas");
 const undoButton = root.querySelector('[data-action="undo"]');
 const clearButton = root.querySelector('[data-action="clear"]');
@@ -17,6 +19,7 @@ const strokes = [];
 let current = null; // the stroke being drawn: {id, points}
 let sentAt = 0;
 let sent = 0;
+let answered = 0; // the highest send number whose answer is on screen
 
 function fit() {
   const ratio = window.devicePixelRatio || 1;
@@ -61,15 +64,28 @@ function paint() {
   root.dataset.strokes = String(strokes.length);
 }
 
-function send() {
-  // Only the ink leaves the page: black on transparent, SIZE x SIZE, as PNG.
+function send(final) {
+  // Only the ink leaves the page: black on transparent, SIZE x SIZE, as PNG. A guess while
+  // drawing waits until the previous one is answered; the final ink always goes.
+  if (!final && answered < sent) return;
   const empty = strokes.length === 0 && !current;
   if (!empty) paintOn(ink, "#000");
   sent += 1;
   sentAt = performance.now();
   root.dataset.sent = String(sent);
   props.value = { ink: empty ? "" : ink.toDataURL("image/png"), n: sent };
+  if (!empty) {
+    trigger("ink");
+    return;
+  }
+  answered = sent;
+  const detail = { answer: answerName, n: sent };
+  document.dispatchEvent(new CustomEvent("hrnn-cleared", { detail }));
 }
+
+document.addEventListener("hrnn-answered", (event) => {
+  if (event.detail.answer === answerName) answered = Math.max(answered, event.detail.n);
+});
 
 function at(event) {
   const box = screen.getBoundingClientRect();
@@ -90,7 +106,7 @@ screen.addEventListener("pointermove", (event) => {
   for (const sample of samples.length ? samples : [event]) current.points.push(at(sample));
   paint();
   const now = performance.now();
-  if (now - current.started >= FIRST_GUESS_MS && now - sentAt >= LIVE_MS) send();
+  if (now - current.started >= FIRST_GUESS_MS && now - sentAt >= LIVE_MS) send(false);
 });
 
 function finish(event) {
@@ -98,7 +114,7 @@ function finish(event) {
   strokes.push(current);
   current = null;
   paint();
-  send(); // the final ink always goes, so the answer settles on what was drawn
+  send(true); // the final ink always goes, so the answer settles on what was drawn
 }
 screen.addEventListener("pointerup", finish);
 screen.addEventListener("pointercancel", finish);
@@ -107,14 +123,14 @@ function undo() {
   if (current || !strokes.length) return;
   strokes.pop();
   paint();
-  send();
+  send(true);
 }
 
 function clear() {
   if (current) return;
   strokes.length = 0;
   paint();
-  send();
+  send(true);
 }
 
 undoButton.addEventListener("click", undo);

@@ -22,7 +22,7 @@ MAX_SEND_NUMBER = 2**31
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LABEL = "Drawing area: draw one digit with a mouse, pen or finger. Ctrl+Z undoes a stroke."
 TEMPLATE = f"""
-<div class="hrnn-ink" data-sent="0" data-strokes="0">
+<div class="hrnn-ink" data-answer="{{answer}}" data-sent="0" data-strokes="0">
   <canvas tabindex="0" role="img" aria-label="{LABEL}" width="{SIDE}" height="{SIDE}"></canvas>
   <div class="hrnn-tools" role="toolbar" aria-label="Drawing tools">
     <button type="button" data-action="undo" aria-keyshortcuts="Control+Z" disabled>Undo</button>
@@ -32,11 +32,15 @@ TEMPLATE = f"""
 """
 
 
-def ink_canvas(elem_id: str) -> gr.HTML:
-    """The canvas component; its change event fires for every ink it sends."""
+def ink_canvas(elem_id: str, answer_id: str) -> gr.HTML:
+    """The canvas component; its "ink" event fires for every ink it sends to be read.
+
+    A blank canvas (Clear, or Undo of the last stroke) is not sent: the answer box with
+    elem_id answer_id shows its prompt at once.
+    """
     return gr.HTML(
         value={"ink": "", "n": 0},
-        html_template=TEMPLATE,
+        html_template=TEMPLATE.replace("{answer}", answer_id),
         css_template=(HERE / "canvas.css").read_text(encoding="utf-8"),
         js_on_load=(HERE / "canvas.js").read_text(encoding="utf-8"),
         apply_default_css=False,

@@ -1,14 +1,15 @@
-"""Stroke-end-to-label latency in Chromium on loopback: this page vs a stock Sketchpad page.
+"""Browser latency and server cost per stroke: this page's canvas vs a stock gr.Sketchpad page.
 
-    python -m tools.measure_latency [--strokes 20] [--no-stock]
+    python -m tools.measure_latency [--strokes 100] [--no-stock]
     python -m tools.measure_latency --screenshot docs/screenshot.png
 
-Each trial clears the canvas, waits for the empty state, draws one digit-like stroke with the
-mouse and times, inside the page, from the pointerup event to the first animation frame after
-the label's top class appears. Prints p50/p95 and writes results/browser_latency.json.
-The "stock" page is gr.Sketchpad() with defaults and a .change listener (the brush has to be
-clicked first, as a user must), feeding the same analysis code. Dev tool: needs Playwright and
-/usr/bin/chromium (or $HRNN_CHROMIUM); not part of the Space runtime.
+Each trial clears, draws one slow stroke (a 7 or a 1, ~0.5 s) with the mouse in headless
+Chromium, and times inside the page: pointerup -> first frame showing the answer to the final
+ink, and pointerdown -> first frame showing a guess while the pen is still down. The stock page
+is gr.Sketchpad at the same 280 px canvas, brush and trigger settings (.change, always_last,
+progress hidden) feeding the same reading and answer view. Server CPU per stroke comes from
+/proc/<pid>/stat; the in-process cost replays the page's own requests in this process.
+Writes results/browser_latency.json.
 """
 
 import argparse
@@ -21,185 +22,213 @@ import time
 from pathlib import Path
 
 from tools.liveserver import REPO, running_app
+from tools.pagedriver import DESKTOP, DIGITS, DRAW_ANSWER, clear, draw, launch_chromium, open_page
 
-CHROMIUM = os.environ.get("HRNN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SKETCH = "#hrnn-sketch"
-LABEL_VALUE = '#hrnn-label [data-testid="label-output-value"]'
-LABEL_EMPTY = '#hrnn-label [aria-label="Empty value"]'
-STATUS = '#hrnn-status [data-testid="markdown"]'
-# In-page clock, installed before the page's own scripts so the pointerup listener runs first
-# (the editor's window-level listener commits the stroke and can take tens of ms): pointerup
-# time, then the first animation frame after the label's top class changes.
+STROKE_PAUSE_MS = 60  # between the segments of one stroke: a slow, ~0.5 s stroke
+IDLE_SECONDS = 5.0  # the server's CPU with the page open and nobody drawing, measured first
+SHAPES = ("7", "1")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Installed before the page's scripts: pointer times (capture phase, so before the canvas'
+# own listeners) and, for every change of the answer box, the first frame that shows it.
 TIMING_JS = """(() => {
-  window.__hrnn = { up: [], shown: [] };
-  window.addEventListener('pointerup', () => window.__hrnn.up.push(performance.now()), true);
-  let last = null;
-  const watch = () => new MutationObserver(() => {
-    const el = document.querySelector('#hrnn-label [data-testid="label-output-value"]');
-    const text = el ? el.textContent : null;
-    if (text !== last) {
-      last = text;
-      if (text) requestAnimationFrame(() => window.__hrnn.shown.push(performance.now()));
-    }
-  }).observe(document.body, { subtree: true, childList: true, characterData: true });
-  if (document.body) watch(); else document.addEventListener('DOMContentLoaded', watch);
+  const marks = (window.__hrnn = { down: [], up: [], shown: [] });
+  addEventListener('pointerdown', () => marks.down.push(performance.now()), true);
+  addEventListener('pointerup', () => marks.up.push(performance.now()), true);
+  let last = '';
+  const look = () => {
+    const box = document.querySelector('#hrnn-draw-answer .hrnn-answer');
+    if (!box) return;
+    const now = `${box.dataset.state}|${box.dataset.for}|${box.textContent}`;
+    if (now === last) return;
+    last = now;
+    const seen = { state: box.dataset.state, for: box.dataset.for };
+    requestAnimationFrame(() => marks.shown.push({ ...seen, t: performance.now() }));
+  };
+  const start = () => new MutationObserver(look).observe(document.body,
+    { subtree: true, childList: true, characterData: true, attributes: true });
+  if (document.body) start(); else addEventListener('DOMContentLoaded', start);
 })();"""
-# Unit strokes (x, y in -1..1 of the drawing area, y down), one list per pen stroke.
-DIGITS = {
-    "1": [[(0.05, -0.7), (0.0, 0.0), (-0.05, 0.7)]],
-    "0": [
-        [
-            (0.0, -0.7),
-            (-0.35, -0.5),
-            (-0.45, 0.0),
-            (-0.35, 0.5),
-            (0.0, 0.7),
-            (0.35, 0.5),
-            (0.45, 0.0),
-            (0.35, -0.5),
-            (0.02, -0.7),
-        ]
-    ],
-    "7": [[(-0.45, -0.65), (0.45, -0.65), (0.15, 0.0), (-0.1, 0.7)]],
-    "4": [[(-0.2, -0.7), (-0.45, 0.15), (0.45, 0.15)], [(0.2, -0.35), (0.2, 0.7)]],
-}
-
-
-def launch_chromium(playwright):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-
-def open_page(browser, url: str):
-    """A page on the app, ready to draw, with the in-page timing hooks installed."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.add_init_script(TIMING_JS)
-    page.goto(url)
-    page.wait_for_selector(f"{SKETCH} canvas", timeout=60_000)
-    return page
-
-
-def drawing_area(page) -> tuple[float, float, float]:
-    """Centre x, y and half-size of the square drawing area (the editor centres its canvas)."""
-    box = page.locator(f"{SKETCH} canvas").first.bounding_box()
-    half = min(box["width"], box["height"]) * 0.3
-    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, half
-
-
-def draw(page, strokes: list[list[tuple[float, float]]], steps: int = 6) -> None:
-    """Draw unit-coordinate strokes with the mouse, as a person would: press, drag, release."""
-    cx, cy, half = drawing_area(page)
-    for stroke in strokes:
-        points = [(cx + x * half, cy + y * half) for x, y in stroke]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for point in points[1:]:
-            page.mouse.move(*point, steps=steps)
-        page.mouse.up()
-
-
-def clear(page) -> None:
-    page.locator(f'{SKETCH} button[aria-label="Clear canvas"]').click()
-
-
-def wait_label(page, timeout_ms: int = 15_000) -> str:
-    page.wait_for_selector(LABEL_VALUE, timeout=timeout_ms)
-    return page.locator(LABEL_VALUE).inner_text().strip()
-
-
-def timed_digit(page, strokes, timeout_s: float = 15.0, pick_brush: bool = False) -> float:
-    """Clear, wait for the empty label, draw; ms from the last pointerup to the label shown."""
-    clear(page)
-    page.wait_for_selector(LABEL_EMPTY, timeout=int(timeout_s * 1000))
-    if pick_brush:  # the stock page drops the brush on clear; a user must pick it again
-        page.locator(f'{SKETCH} button[aria-label="Brush"]').click()
-    page.evaluate("() => { window.__hrnn.up = []; window.__hrnn.shown = []; }")
-    draw(page, strokes)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        marks = page.evaluate("() => window.__hrnn")
-        shown = [t for t in marks["shown"] if marks["up"] and t > marks["up"][-1]]
-        if shown:
-            return shown[0] - marks["up"][-1]
-        time.sleep(0.01)
-    raise TimeoutError("no label appeared after the stroke")
 
 
 def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile: a value that was measured, never an interpolation."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n q / 100)
+    return ordered[int(rank) - 1]
 
 
 def summary(samples: list[float]) -> dict:
-    return {
-        "n": len(samples),
-        "p50_ms": round(statistics.median(samples), 1),
-        "p95_ms": round(percentile(samples, 95), 1),
-        "max_ms": round(max(samples), 1),
-        "samples_ms": [round(s, 1) for s in samples],
-    }
+    if not samples:
+        return {"n": 0}
+    out = {"n": len(samples), "p50_ms": round(statistics.median(samples), 1)}
+    if len(samples) >= 100:  # a p95 of fewer samples is just the maximum
+        out["p95_ms"] = round(percentile(samples, 95), 1)
+    out["max_ms"] = round(max(samples), 1)
+    out["samples_ms"] = [round(s, 1) for s in samples]
+    return out
 
 
-def measure(url: str, strokes: int, stock: bool) -> dict:
+def brief(stats: dict) -> dict:
+    return {k: v for k, v in stats.items() if k != "samples_ms"}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def trial(page, shape: str, stock: bool) -> dict:
+    """One cleared canvas, one slow stroke; in-page times of the guess and of the answer."""
+    if stock:
+        page.locator("#hrnn-stock button[aria-label='Clear canvas']").click()
+        page.wait_for_selector(f"{DRAW_ANSWER}[data-state='empty']")
+        page.locator("#hrnn-stock button[aria-label='Brush']").click()  # stock drops it on clear
+    else:
+        clear(page)
+    page.evaluate("() => { const m = window.__hrnn; m.down = []; m.up = []; m.shown = []; }")
+    draw(page, DIGITS[shape], steps=2, pause_ms=STROKE_PAUSE_MS)
+    final = None if stock else page.locator("#hrnn-canvas .hrnn-ink").get_attribute("data-sent")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        marks = page.evaluate("() => window.__hrnn")
+        down, up = marks["down"][0], marks["up"][-1]
+        after = [s for s in marks["shown"] if s["t"] > up and s["state"] == "reading"]
+        answers = [s for s in after if final is None or s["for"] == final]
+        if answers:
+            during = [s["t"] for s in marks["shown"] if s["state"] == "reading" and s["t"] < up]
+            return {
+                "answer_ms": answers[0]["t"] - up,
+                "first_guess_ms": during[0] - down if during else None,
+                "stroke_ms": up - down,
+            }
+        time.sleep(0.01)
+    raise TimeoutError("no answer appeared after the stroke")
+
+
+def capture_joins(page) -> list[dict]:
+    """Every queue call the page makes (its body: the event's inputs), as they are sent."""
+    joins: list[dict] = []
+
+    def seen(request):
+        if request.method == "POST" and "/queue/join" in request.url:
+            joins.append(json.loads(request.post_data or "{}"))
+
+    page.on("request", seen)
+    return joins
+
+
+def measure(url: str, pid: int, strokes: int, stock: bool) -> dict:
     from playwright.sync_api import sync_playwright  # dev tool only
 
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
-            page = open_page(browser, url)
-            shapes = ["1", "7"]
-            timed_digit(page, DIGITS["1"], pick_brush=stock)  # warm-up, not counted
-            samples = [
-                timed_digit(page, DIGITS[shapes[k % 2]], pick_brush=stock) for k in range(strokes)
-            ]
-            return summary(samples)
+            page = open_page(browser, url, init_script=TIMING_JS, **DESKTOP)
+            joins = capture_joins(page)
+            for shape in SHAPES:  # warm-up, not counted
+                trial(page, shape, stock)
+            joins.clear()
+            idle_before = cpu_seconds(pid)
+            time.sleep(IDLE_SECONDS)
+            idle_ms_per_s = 1000 * (cpu_seconds(pid) - idle_before) / IDLE_SECONDS
+            cpu_before, started = cpu_seconds(pid), time.monotonic()
+            trials = [trial(page, SHAPES[k % 2], stock) for k in range(strokes)]
+            cpu = cpu_seconds(pid) - cpu_before
+            seconds = time.monotonic() - started
         finally:
             browser.close()
+    guesses = [t["first_guess_ms"] for t in trials if t["first_guess_ms"] is not None]
+    busy = 1000 * cpu - idle_ms_per_s * seconds  # CPU beyond what the idle server burns anyway
+    return {
+        "stroke_end_to_answer": summary([t["answer_ms"] for t in trials]),
+        "first_guess_during_stroke": summary(guesses),
+        "strokes_with_a_guess_while_drawing": len(guesses),
+        "stroke_ms_median": round(statistics.median(t["stroke_ms"] for t in trials), 1),
+        "requests": len(joins),
+        "server_cpu_ms_per_stroke": round(1000 * cpu / strokes, 2),
+        "server_idle_cpu_ms_per_s": round(idle_ms_per_s, 1),
+        "server_cpu_ms_per_stroke_above_idle": round(busy / strokes, 2),
+        "server_cpu_ms_per_request_above_idle": round(busy / len(joins), 2) if joins else None,
+        "seconds": round(seconds, 1),
+        "_joins": joins,
+    }
+
+
+def in_process_cost(joins: list[dict]) -> dict:
+    """CPU per request of the same work in this process: the drawing handler, and read() alone."""
+    from demo.app import Models, read_drawing
+    from demo.canvas import ink_png
+    from demo.reading import read
+
+    models = Models.load(threads=1)
+    values = [j["data"][0] for j in joins if isinstance(j.get("data", [None])[0], dict)]
+    handler, reading = [], []
+    for value in values * 3:
+        started = time.thread_time()
+        read_drawing(value, models)
+        handler.append(time.thread_time() - started)
+        png, _ = ink_png(value)
+        started = time.thread_time()
+        if png is not None:
+            read(models.get(None), png)
+        reading.append(time.thread_time() - started)
+    return {
+        "requests_replayed": len(values),
+        "handler_cpu_ms_mean": round(1000 * statistics.fmean(handler), 2),
+        "read_cpu_ms_mean": round(1000 * statistics.fmean(reading), 2),
+        "what": "thread CPU per request: read_drawing (decode + preprocess + inference + answer"
+        " numbers) and read() alone (preprocess + inference), 1 onnxruntime thread",
+    }
+
+
+def serve_stock() -> None:
+    """The "before" page: stock Sketchpad at the same size, brush and trigger settings."""
+    import gradio as gr
+
+    from demo.answer import answer_view, empty, shown
+    from demo.app import EMPTY, Models
+    from demo.reading import read
+
+    models = Models.load()
+
+    def on_change(value: dict | None) -> dict:
+        composite = (value or {}).get("composite")
+        reading = None if composite is None else read(models.get(None), composite)
+        return empty(EMPTY) if reading is None else shown(reading)
+
+    with gr.Blocks() as demo:
+        sketch = gr.Sketchpad(
+            elem_id="hrnn-stock",
+            canvas_size=(280, 280),
+            brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"),
+            layers=False,
+            transforms=(),
+        )
+        answer = answer_view("hrnn-draw-answer", EMPTY)
+        sketch.change(on_change, sketch, answer, show_progress="hidden", trigger_mode="always_last")
+    demo.queue().launch(server_name="127.0.0.1", ssr_mode=False)
 
 
 def screenshot(path: Path, digit: str = "7") -> None:
     """The page with a drawn digit and its reading, for the README."""
     from playwright.sync_api import sync_playwright  # dev tool only
 
+    from tools.pagedriver import read_digit
+
     with running_app() as app, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        page = open_page(browser, app.url)
-        draw(page, DIGITS[digit])
-        wait_label(page)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('#hrnn-seen img, #hrnn-belief img')]"
-            ".filter(i => i.complete && i.naturalWidth > 0).length === 2"
-        )
+        page = open_page(browser, app.url, **DESKTOP)
+        read_digit(page, digit)
         path.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(path))
         browser.close()
     print(f"wrote {path}")
 
 
-def serve_stock() -> None:
-    """The "before" page: stock Sketchpad, stock change event, same analysis code."""
-    import gradio as gr
-
-    from demo.app import Models, analyse
-
-    models = Models.load()
-    with gr.Blocks() as demo:
-        sketch = gr.Sketchpad(elem_id="hrnn-sketch")
-        label = gr.Label(num_top_classes=3, elem_id="hrnn-label")
-        sketch.change(lambda value: analyse(value, models)[0], sketch, label)
-    demo.queue().launch(server_name="127.0.0.1", ssr_mode=False)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--strokes", type=int, default=20)
+    parser.add_argument("--strokes", type=int, default=100)
     parser.add_argument("--no-stock", action="store_true", help="skip the stock 'before' page")
     parser.add_argument("--out", type=Path, default=REPO / "results" / "browser_latency.json")
     parser.add_argument("--screenshot", type=Path, help="only save a screenshot of a drawn 7")
@@ -210,21 +239,31 @@ def main(argv: list[str] | None = None) -> None:
     if args.screenshot:
         return screenshot(args.screenshot)
     result = {
-        "what": "ms from a stroke's pointerup to the first frame showing the new top-3 label",
-        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
-        "browser": "Chromium (headless, --disable-gpu: software GL), loopback",
         "command": " ".join(["python -m tools.measure_latency", *sys.argv[1:]]),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
+        "browser": "Chromium (headless, --disable-gpu: software GL), loopback, 1280x900",
+        "load_before": "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
+        "stroke": f"one stroke (a 7 or a 1), mouse, {STROKE_PAUSE_MS} ms pause per segment",
     }
     with running_app() as app:
-        result["after"] = measure(app.url, args.strokes, stock=False)
-        result["after"]["page"] = "demo/app.py (ink read from the canvas, hidden-button event)"
-    print(f"after : p50 {result['after']['p50_ms']} ms, p95 {result['after']['p95_ms']} ms")
+        result["page"] = measure(app.url, app.process.pid, args.strokes, stock=False)
+    joins = result["page"].pop("_joins")
+    result["in_process"] = in_process_cost(joins)
     if not args.no_stock:
-        command = ("-m", "tools.measure_latency", "--serve-stock")
-        with running_app(command) as app:
-            result["before"] = measure(app.url, max(5, args.strokes // 2), stock=True)
-            result["before"]["page"] = "gr.Sketchpad() defaults + .change (stock)"
-        print(f"before: p50 {result['before']['p50_ms']} ms, p95 {result['before']['p95_ms']} ms")
+        with running_app(("-m", "tools.measure_latency", "--serve-stock")) as app:
+            result["stock"] = measure(app.url, app.process.pid, args.strokes, stock=True)
+        result["stock"].pop("_joins")
+    result["load_after"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    for name in ("page", "stock"):
+        if name in result:
+            part = result[name]
+            print(
+                f"{name}: stroke end -> answer {brief(part['stroke_end_to_answer'])}, first guess "
+                f"{part['first_guess_during_stroke'].get('p50_ms')} ms (p50), server CPU "
+                f"{part['server_cpu_ms_per_stroke']} ms/stroke (above idle "
+                f"{part['server_cpu_ms_per_stroke_above_idle']}), {part['requests']} requests"
+            )
+    print(f"in-process: {result['in_process']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -192,12 +192,17 @@ def test_eight_parallel_bombs_are_refused_without_memory_growth(app, client):
     def one(_):
         with httpx.Client(base_url=app.url) as own:
             started = time.perf_counter()
-            status, text = attacks.classify(own, {"path": attacks.upload(own, bomb)})
+            try:
+                status, text = attacks.classify(own, {"path": attacks.upload(own, bomb)})
+            except httpx.HTTPStatusError as error:  # over one client's share of uploads
+                text = f"{error.response.status_code} {error.response.text}"
             return time.perf_counter() - started, text
 
     with Peak(app) as peak, ThreadPoolExecutor(8) as pool:
         results = list(pool.map(one, range(8)))
-    assert all("pixels" in text for _, text in results), results
+    read = [text for _, text in results if "pixels" in text]
+    turned_away = [text for _, text in results if text.startswith("429")]
+    assert len(read) >= 4 and len(read) + len(turned_away) == 8, results
     assert max(seconds for seconds, _ in results) < 5  # 8 at once on a 2-core box
     assert peak.peak - before < 100 * MB
     served(client)

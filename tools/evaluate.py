@@ -1,0 +1,269 @@
+"""Side by side: how often each model is right, and whether its confidence means what it says.
+
+    python -m tools.evaluate [--models NAME=PATH.onnx ...] [--data-dir DIR] [--out FILE]
+
+Every model goes through the demo's own path: demo.classifier.Classifier (the card's
+temperature applied) and demo.preprocess.to_mnist for anything that is a picture. The sets are
+built by tools/handwriting.py with fixed seeds. Columns: accuracy; ECE (15 equal-width bins of
+the top probability); the share of answers shown at >= 90% and how often those are right; the
+share below the card's sure_at ("not sure"). A picture to_mnist finds no ink in counts as wrong,
+at confidence 0. Prints markdown and writes results/evaluation.json.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
+from demo.preprocess import to_mnist
+from tools import handwriting
+from tools.paths import REPO, RESULTS
+from train.data import DataError
+
+RESULTS_FILE = RESULTS / "evaluation.json"
+SEED_MODEL = RESULTS / "seed" / "hrnn_mnist_seed.onnx"
+ECE_BINS = 15
+CONFIDENT = 0.90
+WORST_CLASSES = 3
+CHUNK = 256  # images per predict call; the Classifier runs them RUN_BATCH at a time
+
+
+def calibration(top: np.ndarray, right: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error: |accuracy - mean confidence| per bin, weighted by its share."""
+    if len(top) == 0:
+        return 0.0
+    index = np.minimum((top * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in np.unique(index):
+        inside = index == b
+        total += inside.sum() * abs(right[inside].mean() - top[inside].mean())
+    return float(total / len(top))
+
+
+def score(probabilities: np.ndarray, labels: np.ndarray, sure_at: float, classes: int) -> dict:
+    """Every number of one (model, set) cell; an all-zero row is an unreadable picture."""
+    top = probabilities.max(axis=1)
+    guess = np.where(top > 0, probabilities.argmax(axis=1), -1)
+    right = guess == labels
+    confident = top >= CONFIDENT
+    unsure = top < sure_at
+    confusion = np.zeros((classes, classes + 1), dtype=np.int64)  # last column: no ink
+    np.add.at(confusion, (labels, np.where(guess < 0, classes, guess)), 1)
+    n = len(labels)
+    return {
+        "n": n,
+        "correct": int(right.sum()),
+        "accuracy": _ratio(right.sum(), n),
+        "ece": round(calibration(top, right), 4),
+        "mean_confidence": round(float(top.mean()), 4) if n else None,
+        "confident_share": _ratio(confident.sum(), n),
+        "confident_accuracy": _ratio(right[confident].sum(), confident.sum()),
+        "wrong_at_confident": int((~right & confident).sum()),
+        "not_sure_share": _ratio(unsure.sum(), n) if sure_at > 0 else None,
+        "sure_accuracy": _ratio(right[~unsure].sum(), (~unsure).sum()) if sure_at > 0 else None,
+        "no_ink": int((guess < 0).sum()),
+        "confusion": confusion.tolist(),
+        "worst_classes": worst_classes(confusion, WORST_CLASSES),
+    }
+
+
+def worst_classes(confusion: np.ndarray, count: int) -> list[str]:
+    """'1: 12/105 wrong, mostly read as 7' for the classes with the highest error rates."""
+    classes = len(confusion)
+    totals = confusion.sum(axis=1)
+    wrong = totals - confusion[np.arange(classes), np.arange(classes)]
+    rates = wrong / np.maximum(totals, 1)
+    lines = []
+    for label in sorted(range(classes), key=lambda c: (-rates[c], -wrong[c], c))[:count]:
+        if wrong[label] == 0:
+            break
+        errors = confusion[label].copy()
+        errors[label] = 0
+        read_as = int(errors.argmax())
+        what = "no ink" if read_as == classes else str(read_as)
+        lines.append(
+            f"{label}: {wrong[label]}/{totals[label]} wrong, mostly read as {what} "
+            f"({errors[read_as]})"
+        )
+    return lines
+
+
+def _ratio(part, whole) -> float | None:
+    return round(float(part) / float(whole), 4) if whole else None
+
+
+def model_facts(name: str, path: Path, classifier: Classifier) -> dict:
+    """What the JSON needs to say which model this was: file, weights and recipe."""
+    card = classifier.card.raw
+    training = card.get("training", {})
+    return {
+        "name": name,
+        "path": _shown(path),
+        "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "weights_sha256": card.get("weights_sha256"),
+        "recipe": training.get("recipe", {}).get("name"),
+        "training_command": training.get("command"),
+        "precision": card.get("precision"),
+        "temperature": classifier.card.temperature,
+        "sure_at": classifier.card.sure_at,
+        "card_mnist_test_accuracy": training.get("test_accuracy"),
+    }
+
+
+def _shown(path: Path) -> str:
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+
+
+def build_sets(data_dir: str | None, pendigits: str | None, notes: list[str]) -> list:
+    """Every set the table has rows for; a missing optional source is a note, not a failure."""
+    sets = handwriting.mnist_sets(data_dir)
+    if sets[0].source.startswith("FALLBACK"):
+        notes.append(f"MNIST test: full set not found, using {sets[0].source}")
+    try:
+        sets += handwriting.pendigits_sets(pendigits)
+    except DataError as error:
+        notes.append(f"pendigits rows left out: {error}")
+    try:
+        sets += handwriting.sklearn_sets()
+    except ImportError:
+        notes.append("sklearn_digits row left out: scikit-learn is not installed (dev extra)")
+    return sets
+
+
+def prepare(images: list, direct: bool, size: int, box: int) -> tuple[np.ndarray, list[int]]:
+    """MNIST-style pixels and which inputs they are (pictures with no ink drop out)."""
+    if direct:
+        return np.asarray(images), list(range(len(images)))
+    pixels = [to_mnist(image, size, box) for image in images]
+    readable = [i for i, p in enumerate(pixels) if p is not None]
+    batch = np.stack([pixels[i] for i in readable]) if readable else np.zeros((0, size, size))
+    return batch, readable
+
+
+def read_all(classifier: Classifier, batch: np.ndarray, readable: list[int], n: int) -> np.ndarray:
+    """Calibrated probabilities (n, classes); all zeros for the inputs that had nothing to read."""
+    full = np.zeros((n, len(classifier.card.class_names)), dtype=np.float32)
+    for start in range(0, len(batch), CHUNK):
+        chunk = classifier.predict(batch[start : start + CHUNK]).probabilities
+        full[readable[start : start + CHUNK]] = chunk
+    return full
+
+
+def evaluate(
+    models: dict[str, Path],
+    data_dir: str | None = None,
+    pendigits: str | None = None,
+    command: str = "python -m tools.evaluate",
+) -> dict:
+    """The whole table as a dict: models, sets, and every (set, model) cell's numbers."""
+    started, cpu_started, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
+    classifiers = {name: Classifier(path) for name, path in models.items()}
+    facts = {name: model_facts(name, path, classifiers[name]) for name, path in models.items()}
+    notes: list[str] = []
+    sets = build_sets(data_dir, pendigits, notes)
+    rows = {}
+    for each in sets:
+        cells, prepared = {}, {}
+        for name, classifier in classifiers.items():
+            card = classifier.card
+            shape = (card.image_size, card.digit_box)
+            if shape not in prepared:  # preprocess once for all models that share the input
+                prepared[shape] = prepare(each.images, each.direct, *shape)
+            probabilities = read_all(classifier, *prepared[shape], len(each.labels))
+            classes = len(card.class_names)
+            cells[name] = score(probabilities, each.labels, card.sure_at, classes)
+        rows[each.name] = {
+            "source": each.source,
+            "note": each.note,
+            "fed": "28x28 as is" if each.direct else "picture through demo.preprocess.to_mnist",
+            "n": len(each.labels),
+            "models": cells,
+        }
+    return {
+        "command": command,
+        "models": facts,
+        "seeds": handwriting.SEEDS,
+        "canvas": {"pendigits": handwriting.CANVAS, "brush_px": handwriting.BRUSH},
+        "ece_bins": ECE_BINS,
+        "confident_at": CONFIDENT,
+        "notes": notes,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        "sets": rows,
+        "seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),  # this process, all threads
+        "load_average_1min": {"start": round(load, 2), "end": round(os.getloadavg()[0], 2)},
+    }
+
+
+def markdown(result: dict) -> str:
+    """The side-by-side table, then the worst classes per set and model."""
+
+    def pct(value) -> str:
+        return "-" if value is None else f"{value:.2%}"
+
+    lines = [
+        "| set | n | model | accuracy | ECE | shown >= 90%: share (accuracy) | not sure |",
+        "|---|---:|---|---:|---:|---|---:|",
+    ]
+    worst = ["| set | model | worst classes |", "|---|---|---|"]
+    for set_name, row in result["sets"].items():
+        label = set_name + (" (validation)" if "VALIDATION" in row["note"] else "")
+        for model, cell in row["models"].items():
+            confident = f"{pct(cell['confident_share'])} ({pct(cell['confident_accuracy'])})"
+            lines.append(
+                f"| {label} | {row['n']} | {model} | {pct(cell['accuracy'])} | {cell['ece']:.3f} "
+                f"| {confident} | {pct(cell['not_sure_share'])} |"
+            )
+            worst.append(f"| {label} | {model} | {'; '.join(cell['worst_classes']) or '-'} |")
+    return "\n".join(lines + [""] + worst)
+
+
+def parse_models(values: list[str] | None) -> dict[str, Path]:
+    """NAME=PATH pairs; by default the shipped model, and the seed model once it is exported."""
+    if not values:
+        models = {"shipped": DEFAULT_MODEL}
+        if SEED_MODEL.is_file():
+            models = {"seed": SEED_MODEL, **models}
+        return models
+    models = {}
+    for value in values:
+        name, _, path = value.partition("=")
+        if not name or not path:
+            raise SystemExit(f"--models takes NAME=PATH.onnx, not {value!r}")
+        models[name] = Path(path)
+    return models
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", metavar="NAME=PATH.onnx")
+    parser.add_argument("--data-dir", help="MNIST folder (default: $HRNN_MNIST_DATA, ../shared)")
+    parser.add_argument("--pendigits", help="pendigits file or folder (default: ../shared)")
+    parser.add_argument("--out", type=Path, default=RESULTS_FILE)
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python -m tools.evaluate", *argv])
+    try:
+        result = evaluate(parse_models(args.models), args.data_dir, args.pendigits, command)
+    except (ModelError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for note in result["notes"]:
+        print(f"note: {note}")
+    print(markdown(result))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}: {result['seconds']} s wall, {result['cpu_seconds']} s CPU")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

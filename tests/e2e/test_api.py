@@ -1,5 +1,6 @@
 """The live app through gradio_client, as a script would use it: /classify takes an image file
-and answers exactly what the CLI (`python -m demo.predict`) answers for the same file."""
+and answers what the CLI (`python -m demo.predict`) answers for the same file, plus the
+numbers the page draws; blank and broken files get the empty state or one sentence."""
 
 import json
 import subprocess
@@ -9,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from demo.app import EMPTY_UPLOAD
-from tools.paths import REPO
+from demo.app import BLANK_UPLOAD
+from demo.classifier import INT8_MODEL
+from demo.guard import UNKNOWN_MODEL
+from tools.paths import REPO, SAMPLE
 
 N_SAMPLES = 12
 
@@ -24,17 +27,18 @@ def client(live_app):
 
 @pytest.fixture(scope="module")
 def mnist_pngs(tmp_path_factory):
-    sample = np.load(REPO / "tests" / "data" / "mnist_test_sample.npz")
+    with np.load(SAMPLE) as sample:
+        images, labels = sample["images"][:N_SAMPLES], sample["labels"][:N_SAMPLES]
     folder = tmp_path_factory.mktemp("mnist_png")
     paths = []
-    for k in range(N_SAMPLES):
-        path = folder / f"mnist_{k}_label{int(sample['labels'][k])}.png"
-        Image.fromarray(sample["images"][k]).save(path)
+    for k, (image, label) in enumerate(zip(images, labels, strict=True)):
+        path = folder / f"mnist_{k}_label{int(label)}.png"
+        Image.fromarray(image).save(path)
         paths.append(path)
-    return paths, sample["labels"][:N_SAMPLES]
+    return paths, labels
 
 
-def classify(client, path, **kwargs):
+def classify(client, path, **kwargs) -> dict:
     from gradio_client import handle_file
 
     return client.predict(handle_file(str(path)), api_name="/classify", **kwargs)
@@ -45,7 +49,7 @@ def test_classify_is_the_only_public_endpoint(client):
     assert list(endpoints) == ["/classify"]
 
 
-def test_api_predictions_match_the_cli(client, mnist_pngs):
+def test_api_answers_match_the_cli(client, mnist_pngs):
     paths, _ = mnist_pngs
     cli = subprocess.run(
         [sys.executable, "-m", "demo.predict", *map(str, paths)],
@@ -58,40 +62,39 @@ def test_api_predictions_match_the_cli(client, mnist_pngs):
     expected = [json.loads(line) for line in cli.stdout.splitlines() if line.strip()]
     assert len(expected) == len(paths)
     for path, want in zip(paths, expected, strict=True):
-        label, seen, belief, status = classify(client, path)
-        assert label["label"] == want["label"], path.name
-        got = {c["label"]: c["confidence"] for c in label["confidences"]}
-        assert len(got) == 3  # the page asks for the top 3
-        for name, p in got.items():
-            assert p == pytest.approx(want["probabilities"][name], abs=1e-5)
-        assert status.startswith(f"**{want['label']}**")
-        assert Image.open(seen).size == (224, 224) and Image.open(belief).mode == "RGB"
+        got = classify(client, path)
+        assert got["state"] == "reading", got.get("message")
+        for key in ("label", "confidence", "sure", "probabilities"):
+            assert got[key] == want[key], (path.name, key)
+        assert got["message"].startswith(f"Read as {want['label']} (")
 
 
 def test_api_reads_real_mnist_digits(client, mnist_pngs, expect_correct_digits):
     paths, labels = mnist_pngs
-    got = [classify(client, path)[0]["label"] for path in paths]
+    got = [classify(client, path)["label"] for path in paths]
     assert got == [str(int(label)) for label in labels]
 
 
-def test_blank_image_is_the_empty_state(client, tmp_path):
+def test_a_blank_image_is_the_empty_state_with_a_sentence(client, tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("L", (200, 200), 0).save(blank)
-    label, seen, belief, status = classify(client, blank)
-    assert (label, seen, belief, status) == ({}, None, None, EMPTY_UPLOAD)  # {}: Label's None
+    assert classify(client, blank) == {"state": "empty", "message": BLANK_UPLOAD, "for": None}
 
 
-def test_corrupt_file_is_a_message_not_an_error(client, tmp_path):
+def test_a_corrupt_file_is_a_sentence_not_an_error(client, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
-    label, _, _, status = classify(client, bad)
-    assert label == {} and status.startswith("**Cannot read this input:**")
+    got = classify(client, bad)
+    assert got["state"] == "error" and got["message"].startswith("Cannot read this input:")
 
 
-def test_int8_model_when_shipped(client, mnist_pngs):
-    from demo.classifier import INT8_MODEL
-
+def test_the_int8_model_when_shipped(client, mnist_pngs):
     if not INT8_MODEL.is_file():
         pytest.skip("no int8 model shipped")
-    label, _, _, status = classify(client, mnist_pngs[0][0], precision="int8")
-    assert label["label"] and "int8 model" in status
+    got = classify(client, mnist_pngs[0][0], precision="int8")
+    assert got["model"] == "int8" and "int8 model" in got["message"]
+
+
+def test_an_unknown_model_is_refused_in_a_sentence(client, mnist_pngs):
+    got = classify(client, mnist_pngs[0][0], precision="float64")
+    assert got == {"state": "error", "message": UNKNOWN_MODEL, "for": None}

@@ -1,88 +1,147 @@
-"""The page in Chromium, driven with the mouse as a person would draw.
+"""The page in headless Chromium, driven with a mouse and with a finger as people draw.
 
-Digit assertions need the real model (~99%): with a dev placeholder they are expected
-failures (xfail), while everything else - ink on the first stroke, live updates, clearing,
-upload - is always checked. Stroke-to-label latency is printed, never asserted.
+Only the page's own ids, data attributes and ARIA roles are used (tools/pagedriver.py), never
+Gradio's private DOM. Digit checks need the real model; see conftest's placeholder flag.
 """
+
+import statistics
+import time
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from demo.app import EMPTY
-from tools.measure_latency import (
+from demo.app import BLANK_UPLOAD, EMPTY, EMPTY_UPLOAD
+from demo.classifier import INT8_MODEL
+from tools.pagedriver import (
+    CANVAS,
     DIGITS,
-    LABEL_EMPTY,
-    LABEL_VALUE,
-    SKETCH,
-    STATUS,
+    DRAW_ANSWER,
+    INK,
+    PHONE,
+    UPLOAD_ANSWER,
+    canvas_points,
     clear,
     draw,
-    summary,
-    timed_digit,
-    wait_label,
+    read_digit,
+    sent,
+    shown,
+    wait_answer,
 )
-from tools.paths import REPO
+from tools.paths import SAMPLE
 
-SEEN_IMG = "#hrnn-seen img"
-
-
-def status_text(page) -> str:
-    return page.locator(STATUS).inner_text().strip()
+LATENCY_STROKES = 10
+LATENCY_MEDIAN_MS = 500  # target p95 150 ms (tools.measure_latency); a busy 2-core box margin
 
 
-def test_canvas_is_ready_to_draw_on_load(page):
-    assert page.get_by_text("select the draw tool").count() == 0
-    assert page.locator(f'{SKETCH} button[aria-label="Brush"].highlight').count() == 1
-    assert status_text(page) == EMPTY
-    draw(page, DIGITS["1"])  # no tool click first: the very first stroke must leave ink
-    assert wait_label(page)
-    assert page.locator(SEEN_IMG).count() == 1
+def tool(page, name: str):
+    return page.locator("#hrnn-canvas").get_by_role("button", name=name)
 
 
-def draw_digit(page, digit: str) -> str:
-    clear(page)
-    page.wait_for_selector(LABEL_EMPTY)
-    draw(page, DIGITS[digit])
-    page.wait_for_function(
-        "() => (document.querySelector('#hrnn-status') || {}).innerText.includes('sure')"
+def luminance(page, selector: str, prop: str) -> float:
+    """Relative lightness 0..1 of a computed CSS colour of the first match."""
+    rgb = page.locator(selector).first.evaluate(
+        f"e => getComputedStyle(e).{prop}.match(/[0-9.]+/g).slice(0, 3).map(Number)"
     )
-    return wait_label(page)
+    return (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255
 
 
-def test_each_stroke_updates_the_label_without_a_button(page):
-    clear(page)
-    page.wait_for_selector(LABEL_EMPTY)
-    draw(page, DIGITS["4"][:1])  # first stroke of a 4
-    first = status_text(page) if wait_label(page) else ""
-    page.evaluate("() => { window.__hrnn.shown = []; window.__hrnn.up = []; }")
-    draw(page, DIGITS["4"][1:])  # second stroke: a new reading must arrive on its own
-    page.wait_for_function("() => window.__hrnn.up.length > 0")
-    page.wait_for_function(
-        f"() => document.querySelector('#hrnn-status').innerText.trim() !== {first!r}",
-        timeout=15_000,
-    )
-
-
-def test_clearing_returns_to_the_empty_state(page):
-    draw(page, DIGITS["7"])
-    wait_label(page)
-    clear(page)
-    page.wait_for_selector(LABEL_EMPTY)
-    assert page.locator(LABEL_VALUE).count() == 0
-    assert status_text(page) == EMPTY
-    assert page.locator(SEEN_IMG).count() == 0
-    # ... and the brush is back, so drawing goes on without a tool click
-    draw(page, DIGITS["1"])
-    assert wait_label(page)
+def test_ready_to_draw_on_load_with_a_label_and_no_tool_to_pick(page):
+    assert shown(page, DRAW_ANSWER)["message"] == EMPTY
+    surface = page.get_by_role("img", name="Drawing area")
+    assert surface.count() == 1 and "Ctrl+Z" in surface.get_attribute("aria-label")
+    assert page.locator(CANVAS).evaluate("e => getComputedStyle(e).touchAction") == "none"
+    assert tool(page, "Undo").is_disabled() and tool(page, "Clear").is_disabled()
+    draw(page, DIGITS["1"])  # the very first stroke leaves ink and is read
+    assert wait_answer(page)["state"] == "reading"
+    assert tool(page, "Undo").is_enabled() and tool(page, "Clear").is_enabled()
 
 
 @pytest.mark.parametrize("digit", ["1", "0", "7", "4"])
-def test_drawn_digits_are_read(page, digit, request):
-    got = draw_digit(page, digit)
-    print(f"drew {digit}, page says {got}")
+def test_drawn_digits_are_read(page, digit, expect_correct_digits):
+    got = read_digit(page, digit)  # a 4 is two strokes: the answer is the one to the last
+    assert got["state"] == "reading" and int(got["for"]) == sent(page)
+    assert got["digit"] == digit and got["line"].endswith("% sure")
+
+
+def test_drawn_with_a_finger_on_a_phone_without_scrolling_the_page(open_app, request):
+    page = open_app(**PHONE)
+    got = read_digit(page, "7", touch=True)
+    assert page.evaluate("() => window.scrollY") == 0  # touch-action: none, no page pan
+    assert got["state"] == "reading"
     request.getfixturevalue("expect_correct_digits")
-    assert got == digit
+    assert got["digit"] == "7"
+
+
+def test_on_a_phone_canvas_and_top_answer_share_the_first_screen(open_app):
+    page = open_app(**PHONE)
+    read_digit(page, "1", touch=True)
+    height = PHONE["viewport"]["height"]
+    canvas = page.locator(CANVAS).bounding_box()
+    headline = page.locator(f"{DRAW_ANSWER} .hrnn-headline").bounding_box()
+    assert canvas["y"] >= 0 and canvas["y"] + canvas["height"] <= height
+    assert headline["height"] > 0 and headline["y"] + headline["height"] <= height, headline
+
+
+def test_on_a_desktop_canvas_and_answer_sit_side_by_side(page):
+    canvas = page.locator(CANVAS).bounding_box()
+    answer = page.locator(DRAW_ANSWER).bounding_box()
+    assert answer["x"] >= canvas["x"] + canvas["width"] and answer["y"] < canvas["y"] + 100
+
+
+def test_undo_with_the_button_and_with_ctrl_z(page):
+    read_digit(page, "4")
+    assert page.locator(INK).get_attribute("data-strokes") == "2"
+    tool(page, "Undo").click()
+    after_undo = wait_answer(page)  # re-read with one stroke left
+    assert page.locator(INK).get_attribute("data-strokes") == "1"
+    assert after_undo["state"] == "reading"
+    page.locator(CANVAS).focus()
+    page.keyboard.press("Control+z")
+    emptied = wait_answer(page)
+    assert emptied["state"] == "empty" and emptied["message"] == EMPTY
+    assert page.locator(INK).get_attribute("data-strokes") == "0"
+    assert tool(page, "Undo").is_disabled()
+
+
+def test_clear_empties_everything(page):
+    read_digit(page, "7")
+    got = clear(page)
+    assert got["state"] == "empty" and got["message"] == EMPTY
+    assert got["digit"] == "" and got["line"] == ""
+    assert page.locator(f"{DRAW_ANSWER} .hrnn-top li").count() == 0
+    assert not page.locator(f"{DRAW_ANSWER} .hrnn-seen").is_visible()
+    assert page.locator(INK).get_attribute("data-strokes") == "0"
+    blank = page.locator(CANVAS).evaluate(
+        "c => !c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some(v => v)"
+    )
+    assert blank  # the paper itself is empty too
+
+
+def test_controls_are_reachable_with_the_keyboard(page):
+    draw(page, DIGITS["1"])
+    wait_answer(page)
+    page.locator(CANVAS).focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Undo"
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Clear"
+    page.keyboard.press("Enter")
+    assert wait_answer(page)["state"] == "empty"
+
+
+def test_a_guess_appears_while_a_slow_stroke_is_still_drawn(page):
+    clear(page)
+    points = canvas_points(page, DIGITS["7"])[0]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point, steps=4)
+        page.wait_for_timeout(150)
+    during = shown(page, DRAW_ANSWER)  # the pen is still down
+    page.mouse.up()
+    assert during["state"] == "reading", during
+    assert wait_answer(page)["state"] == "reading"
 
 
 def upload_tab(page):
@@ -90,42 +149,86 @@ def upload_tab(page):
     return page.locator('#hrnn-upload input[type="file"]')
 
 
-def test_upload_a_scan(page, tmp_path, request):
-    sample = np.load(REPO / "tests" / "data" / "mnist_test_sample.npz")
-    image = 255 - sample["images"][0]  # a dark-on-light "scan", 8x the size
+def wait_upload_answer(page, state: str) -> dict:
+    """Wait until the upload's answer is in `state` with something other than the prompt."""
+    page.wait_for_function(
+        f"""() => {{
+          const box = document.querySelector('{UPLOAD_ANSWER}');
+          const said = box.querySelector('.hrnn-message').textContent;
+          return box.dataset.state === '{state}' && said !== {EMPTY_UPLOAD!r};
+        }}""",
+        timeout=15_000,
+    )
+    return shown(page, UPLOAD_ANSWER)
+
+
+def scan(tmp_path) -> tuple:
+    with np.load(SAMPLE) as sample:
+        image, label = 255 - sample["images"][0], str(int(sample["labels"][0]))
     path = tmp_path / "scan.png"
     Image.fromarray(image).resize((224, 224), Image.Resampling.BILINEAR).save(path)
-    upload_tab(page).set_input_files(str(path))
-    got = wait_label(page)
-    assert "sure" in status_text(page)
-    assert page.locator(SEEN_IMG).count() == 1
+    return path, label
+
+
+def test_each_tab_shows_its_own_answer(page, tmp_path, request):
+    drawn = read_digit(page, "7")
+    upload = upload_tab(page)
+    assert shown(page, UPLOAD_ANSWER)["message"] == EMPTY_UPLOAD  # not the drawing's answer
+    path, label = scan(tmp_path)
+    upload.set_input_files(str(path))
+    uploaded = wait_upload_answer(page, "reading")
+    page.get_by_role("tab", name="Draw").click()
+    assert shown(page, DRAW_ANSWER) == drawn  # the upload did not touch the drawing's answer
     request.getfixturevalue("expect_correct_digits")
-    assert got == str(int(sample["labels"][0]))
+    assert uploaded["digit"] == label
 
 
-def test_upload_of_a_corrupt_file_shows_a_message(page, tmp_path):
+def test_switching_the_model_rereads_both_inputs(page, tmp_path):
+    if not INT8_MODEL.is_file():
+        pytest.skip("no int8 model shipped")
+    read_digit(page, "7")
+    upload_tab(page).set_input_files(str(scan(tmp_path)[0]))
+    assert "float32 model" in wait_upload_answer(page, "reading")["message"]
+    page.get_by_role("radio", name="int8").check()
+    page.wait_for_function(
+        "() => document.querySelector('#hrnn-upload-answer .hrnn-message')"
+        ".textContent.includes('int8 model')"
+    )
+    page.get_by_role("tab", name="Draw").click()
+    assert "int8 model" in wait_answer(page)["message"]
+
+
+def test_a_blank_upload_is_the_empty_state_with_a_sentence(page, tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (300, 300), 255).save(blank)
+    upload_tab(page).set_input_files(str(blank))
+    assert wait_upload_answer(page, "empty")["message"] == BLANK_UPLOAD
+
+
+def test_a_corrupt_upload_is_one_sentence(page, tmp_path):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 500)
     upload_tab(page).set_input_files(str(bad))
-    page.wait_for_function(
-        "() => document.querySelector('#hrnn-status').innerText.includes('Cannot read')",
-        timeout=15_000,
-    )
-    assert page.locator(LABEL_VALUE).count() == 0
+    assert wait_upload_answer(page, "error")["message"].startswith("Cannot read this input:")
 
 
-def test_examples_run_when_clicked(page):
-    if not sorted((REPO / "demo" / "examples").glob("*.png")):
-        pytest.skip("no demo/examples/*.png shipped")
-    upload_tab(page)
-    page.locator(".gallery-item, [data-testid='examples'] button, table.examples tr").first.click()
-    assert wait_label(page)
+def test_dark_mode_is_intended(open_app):
+    page = open_app(color_scheme="dark", viewport={"width": 1280, "height": 900})
+    read_digit(page, "1")
+    assert luminance(page, CANVAS, "backgroundColor") < 0.25  # dark paper...
+    assert luminance(page, CANVAS, "color") > 0.75  # ...light ink on screen
+    assert luminance(page, f"{DRAW_ANSWER} .hrnn-digit", "color") > 0.75  # readable answer
+    assert luminance(page, "body", "backgroundColor") < 0.25
 
 
-def test_stroke_to_label_latency_is_reported(page):
-    samples = [timed_digit(page, DIGITS["1"]) for _ in range(5)]
-    stats = summary(samples)
-    print(
-        f"stroke end -> label: p50 {stats['p50_ms']} ms, p95 {stats['p95_ms']} ms, n={stats['n']}"
-    )
-    assert all(s > 0 for s in samples)
+def test_stroke_end_to_answer_is_fast(page):
+    """A bound with a margin; the real p50/p95 over >= 100 strokes is tools.measure_latency."""
+    samples = []
+    for k in range(LATENCY_STROKES):
+        clear(page)
+        draw(page, DIGITS["17"[k % 2]])
+        started = time.perf_counter()  # includes Playwright's round trips: an upper bound
+        wait_answer(page)
+        samples.append(1000 * (time.perf_counter() - started))
+    print(f"stroke end -> answer (driver clock): median {statistics.median(samples):.0f} ms")
+    assert statistics.median(samples) <= LATENCY_MEDIAN_MS, samples

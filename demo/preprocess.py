@@ -40,15 +40,16 @@ def to_mnist(
 
 def find_ink(image: object) -> np.ndarray | None:
     """The digit's ink, float32 (H, W) <= WORK_SIDE, 0 paper to 1 ink; None if there is none."""
-    raw = _raw_ink(image)
-    if raw is None:
+    found = _raw_ink(image)
+    if found is None:
         return None
+    raw, on_paper = found
     ink = soft_ink(raw)
     if ink is None:
         return None
     if ink.mean() > MAX_COVERAGE:
         raise PreprocessError("The image is mostly ink; draw one digit on a plain background.")
-    return keep_digit(ink)
+    return keep_digit(ink, raw, lines=on_paper)
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -62,7 +63,8 @@ def stroke_width(mask: np.ndarray) -> float:
     return 0.0 if edges == 0 else 2.0 * np.count_nonzero(mask) / (edges * math.pi / 4)
 
 
-def _raw_ink(image: object, on_white: bool = False) -> np.ndarray | None:
+def _raw_ink(image: object, on_white: bool = False) -> tuple[np.ndarray, bool] | None:
+    """(ink contrast 0..1, whether it may be a photo of paper with lines and a table)."""
     if image is None:
         return None
     if isinstance(image, dict):
@@ -71,14 +73,14 @@ def _raw_ink(image: object, on_white: bool = False) -> np.ndarray | None:
     if alpha is not None:
         border = np.concatenate([alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]])
         if np.median(border) < 0.5:
-            return alpha  # a transparent layer: the ink is its alpha
+            return alpha, False  # a transparent layer: the ink is its alpha
         luma = luma * alpha + (1.0 - alpha)  # flatten on white, as Gradio does
     if on_white:  # a sketchpad composite: the paper is exactly white
-        return np.clip(1.0 - luma, 0.0, 1.0).astype(np.float32)
-    return contrast(luma)
+        return np.clip(1.0 - luma, 0.0, 1.0).astype(np.float32), False
+    return contrast(luma), True
 
 
-def _editor_ink(value: dict) -> np.ndarray | None:
+def _editor_ink(value: dict) -> tuple[np.ndarray, bool] | None:
     """A Gradio ImageEditor/Sketchpad value: the composite as seen (flattened on white paper),
     else the drawn layers (ink in their alpha), else the background."""
     if value and not any(key in value for key in _EDITOR_KEYS):
@@ -91,11 +93,11 @@ def _editor_ink(value: dict) -> np.ndarray | None:
         raise PreprocessError("A sketchpad value cannot hold another sketchpad value.")
     if composite is not None:
         return _raw_ink(composite, on_white=True)
-    inks = [ink for ink in (_raw_ink(layer) for layer in layers) if ink is not None]
+    inks = [found[0] for found in (_raw_ink(layer) for layer in layers) if found is not None]
     if inks:
         if len({ink.shape for ink in inks}) > 1:
             raise PreprocessError("The sketchpad layers differ in size.")
-        return np.maximum.reduce(inks)
+        return np.maximum.reduce(inks), False
     return _raw_ink(background)
 
 

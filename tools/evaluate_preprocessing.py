@@ -1,26 +1,24 @@
-"""How well does the demo read handwriting the model never saw, with and without preprocessing?
+"""How well does the demo read digits it never saw, through today's preprocessing and the first?
 
-    python -m tools.evaluate_preprocessing [--model demo/hrnn_mnist.onnx] [--count 1500]
+    python -m tools.evaluate_preprocessing [--split test|train] [--scale 1.0] [--no-speed]
 
-Foreign handwriting, each read twice: through `demo.preprocess.to_mnist`, and through a
-naive resize of the whole canvas to 28x28 (polarity fixed, nothing else):
-  mnist_redrawn    MNIST test digits redrawn as a sketchpad would hold them: black on a white
-                   400x400 canvas, random size (25-70% of the canvas) and position, strokes
-                   widened by 0-6% of the height per side (1x to 2x MNIST's stroke width);
-  mnist_fat_brush  the same with 6-12% per side (2x to 3x): where thinning strokes matters;
-  sklearn_digits   scikit-learn's 1,797 8x8 digits (43 writers, UCI), made to look like scans:
-                   upsampled to 96-192 px, dark on light paper, margins, shading, noise;
-plus the original MNIST digits as they are (the model's home ground) and through to_mnist.
-The "no strokes" column is to_mnist(..., strokes=False): what the stroke-width step buys.
-Seeds are fixed; prints a table and writes results/preprocessing_eval.json. scikit-learn is a
-dev dependency, imported only here and only when this command runs.
+Each row is a kind of picture made from MNIST digits of `--split` (tune on train, report on
+test) or from scikit-learn's 8x8 digits; each is read through `demo.preprocess.to_mnist` and
+through the preprocessing at BASELINE (demo/preprocess.py and demo/pixels.py as of that commit,
+loaded with `git show`), by the shipped model. An unreadable picture (None, or refused with
+PreprocessError) counts as wrong. Prints a table and the speed of one 12-megapixel photo and of
+a 280 px sketchpad drawing; writes results/preprocessing_eval.json. Seeds are fixed.
 """
 
 import argparse
 import gzip
+import importlib
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,12 +27,29 @@ from PIL import Image, ImageFilter
 
 from demo.classifier import DEFAULT_MODEL, Classifier
 from demo.preprocess import to_mnist
+from tools import photos
 from tools.paths import REPO, RESULTS, SAMPLE, SHARED_DATA
+from tools.speed import measure_speed
 
 SHARED_MNIST = SHARED_DATA / "mnist"
 RESULTS_FILE = RESULTS / "preprocessing_eval.json"
+BASELINE = "38f8d91"  # the preprocessing issue 9 started from
 CANVAS = 400
 SEED = 20240601
+# row: (digits it takes at --scale 1, what it is)
+ROWS = {
+    "drawings": (400, "sketchpad drawings, 280 px, strokes 1-2x MNIST width"),
+    "mnist": (1000, "MNIST digits as 28x28 images"),
+    "photos": (300, "phone photos: tint, shadow, tilt, ruled lines (JPEG q90)"),
+    "photos_exif": (300, "the same, stored turned with an EXIF Orientation tag"),
+    "photos_hard": (300, "on a table at a slant; half pencil, half blurred, half JPEG q30-60"),
+    "tight_crops": (500, "scans cropped to the ink, 28-160 px, touching every edge"),
+    "scans_16": (500, "16x16 scans, the digit filling the box, either polarity"),
+    "strokes_thin": (300, "thin pen (1-4 px) on a 280 px sketchpad"),
+    "strokes_medium": (300, "brush 1-2x MNIST width on a 280 px sketchpad"),
+    "strokes_fat": (300, "brush 2-3x MNIST width on a 280 px sketchpad"),
+    "sklearn_8x8": (1797, "scikit-learn's 8x8 digits (43 writers), upscaled as scans"),
+}
 
 
 def load_mnist_test() -> tuple[np.ndarray, np.ndarray, str]:
@@ -88,12 +103,6 @@ def scan_of(ink: np.ndarray, rng: np.random.Generator, size: int | None = None) 
     return grey.clip(0, 255).astype(np.uint8)
 
 
-def naive(image: np.ndarray, image_size: int) -> np.ndarray:
-    """The usual live-demo shortcut: shrink the whole canvas, invert dark-on-light to MNIST's."""
-    grey = Image.fromarray(image).convert("L").resize((image_size, image_size), Image.BOX)
-    return 255.0 - np.asarray(grey, dtype=np.float32)
-
-
 def accuracy(classifier: Classifier, images: list, labels: np.ndarray) -> dict:
     """Accuracy counting an unreadable input (None) as wrong; also how many were None."""
     size = classifier.card.image_size
@@ -105,95 +114,159 @@ def accuracy(classifier: Classifier, images: list, labels: np.ndarray) -> dict:
         guesses[readable[start : start + 512]] = probabilities.argmax(axis=1)
     correct = int((guesses == np.asarray(labels)).sum())
     return {
-        "n": len(images),
         "correct": correct,
         "accuracy": round(correct / max(1, len(images)), 4),
-        "no_ink": len(images) - len(readable),
+        "unread": len(images) - len(readable),
     }
 
 
-def evaluate(model: Path, count: int, seed: int = SEED) -> dict:
+def load_digits(split: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """MNIST digits of `split`: train for tuning constants, test for what gets reported."""
+    if split == "test":
+        return load_mnist_test()
+    from train.data import load_split  # dev tooling may use train/; the demo never does
+
+    images, labels = load_split("train", SHARED_MNIST, download=False)
+    return images, labels, f"MNIST training set ({SHARED_MNIST})"
+
+
+def make_rows(split: str, scale: float, seed: int) -> dict:
+    """{row: (pictures, labels)}, each row from its own digits and its own seeded generator."""
+    images, labels, source = load_digits(split)
+    order = np.random.default_rng(seed).permutation(len(images))
+    makers = {
+        "drawings": lambda d, r: draw_on_canvas(d, r, canvas=280, brush=(0.0, 0.06)),
+        "mnist": lambda d, r: d,
+        "photos": lambda d, r: photos.photo(d, r),
+        "photos_exif": lambda d, r: photos.photo(d, r, exif=True),
+        "photos_hard": lambda d, r: photos.photo(d, r, hard=True),
+        "tight_crops": photos.tight_crop,
+        "scans_16": photos.small_scan,
+        "strokes_thin": photos.pen_drawing,
+        "strokes_medium": lambda d, r: draw_on_canvas(d, r, canvas=280, brush=(0.0, 0.06)),
+        "strokes_fat": lambda d, r: draw_on_canvas(d, r, canvas=280, brush=(0.06, 0.12)),
+    }
+    rows, used = {}, 0
+    for index, (name, make) in enumerate(makers.items()):
+        count = max(1, round(ROWS[name][0] * scale))
+        pick = order[used : used + count]  # every row its own digits
+        used += count
+        rng = np.random.default_rng(seed + 1 + index)
+        rows[name] = ([make(images[i], rng) for i in pick], labels[pick].astype(np.int64))
+    from sklearn.datasets import load_digits as sklearn_digits  # dev-only dependency
+
+    digits = sklearn_digits()
+    count = min(len(digits.images), max(1, round(ROWS["sklearn_8x8"][0] * scale)))
+    rng = np.random.default_rng(seed + 99)
+    rows["sklearn_8x8"] = (
+        [scan_of(digit / 16.0, rng) for digit in digits.images[:count]],
+        digits.target[:count].astype(np.int64),
+    )
+    return rows, source
+
+
+def load_baseline(commit: str = BASELINE):
+    """to_mnist as of `commit` (its preprocess.py and pixels.py), or None without git."""
+    folder = Path(tempfile.mkdtemp(prefix="baseline_preprocess_"))
+    package = folder / "baseline_demo"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("pixels", "preprocess"):
+        shown = subprocess.run(
+            ["git", "show", f"{commit}:demo/{name}.py"], cwd=REPO, capture_output=True, text=True
+        )
+        if shown.returncode != 0:
+            return None
+        text = shown.stdout.replace("from demo.pixels", "from baseline_demo.pixels")
+        (package / f"{name}.py").write_text(text)
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("baseline_demo.preprocess").to_mnist
+
+
+def read_all(preprocess, pictures: list, size: int, box: int) -> tuple[list, float, int]:
+    """Preprocessed pictures (None when unreadable), ms per picture, how many were refused."""
+    out, refused = [], 0
+    started = time.perf_counter()
+    for picture in pictures:
+        try:
+            out.append(preprocess(picture, size, box))
+        except ValueError:  # PreprocessError, at either commit
+            out.append(None)
+            refused += 1
+    return out, 1000 * (time.perf_counter() - started) / max(1, len(pictures)), refused
+
+
+def evaluate(model: Path, split: str, scale: float, seed: int = SEED) -> dict:
     classifier = Classifier(model)
-    card = classifier.card
-    size, box = card.image_size, card.digit_box
-    images, labels, source = load_mnist_test()
-    pick = np.random.default_rng(seed).permutation(len(images))[: min(count, len(images))]
-    images, labels = images[pick], labels[pick].astype(np.int64)
-    rng = np.random.default_rng(seed + 1)
-    drawn = [draw_on_canvas(digit, rng) for digit in images]
-    rng = np.random.default_rng(seed + 3)
-    fat = [draw_on_canvas(digit, rng, brush=(0.06, 0.12)) for digit in images[: count // 2]]
-
-    from sklearn.datasets import load_digits  # dev-only dependency; never in the demo runtime
-
-    digits = load_digits()
-    rng = np.random.default_rng(seed + 2)
-    scans = [scan_of(digit / 16.0, rng) for digit in digits.images]  # 16 = all ink
-
-    datasets = {  # name: (source, cases, labels[, baseline images, what the baseline is])
-        "mnist_original": (source, list(images), labels, list(images), "as is"),
-        "mnist_redrawn": (f"{source}, redrawn on {CANVAS}x{CANVAS}, 1-2x width", drawn, labels),
-        "mnist_fat_brush": (f"{source}, redrawn, 2-3x stroke width", fat, labels),
-        "sklearn_digits": ("sklearn.datasets.load_digits, as scans", scans, digits.target),
-    }
+    size, box = classifier.card.image_size, classifier.card.digit_box
+    rows, source = make_rows(split, scale, seed)
+    baseline = load_baseline()
     report = {}
-    for name, (where, cases, truth, *baseline) in datasets.items():
-        truth = truth[: len(cases)]
-        base, note = baseline or ([naive(c, size) for c in cases], "naive resize of the canvas")
-        started = time.perf_counter()
-        preprocessed = [to_mnist(case, size, box) for case in cases]
-        seconds = time.perf_counter() - started
-        plain = [to_mnist(case, size, box, strokes=False) for case in cases]
-        report[name] = {
-            "source": where,
-            "baseline": note,
-            "baseline_result": accuracy(classifier, base, truth),
-            "preprocessed_result": accuracy(classifier, preprocessed, truth),
-            "no_stroke_adjustment_result": accuracy(classifier, plain, truth),
-            "preprocess_ms_per_image": round(1000 * seconds / max(1, len(cases)), 2),
-        }
+    for name, (pictures, labels) in rows.items():
+        row = {"what": ROWS[name][1], "n": len(pictures)}
+        for key, preprocess in (("baseline", baseline), ("new", to_mnist)):
+            if preprocess is None:
+                continue
+            seen, ms, refused = read_all(preprocess, pictures, size, box)
+            row[key] = accuracy(classifier, seen, labels) | {
+                "refused": refused,
+                "ms_per_image": round(ms, 2),
+            }
+        report[name] = row
     return {
-        "command": "python -m tools.evaluate_preprocessing",
+        "command": "python -m tools.evaluate_preprocessing"
+        + (" --split train" if split == "train" else ""),
+        "split": split,
+        "digits": source,
+        "baseline": BASELINE if baseline else None,
         "model": str(
             model.resolve().relative_to(REPO) if model.resolve().is_relative_to(REPO) else model
         ),
-        "model_precision": card.precision,
-        "model_test_accuracy": card.raw.get("training", {}).get("test_accuracy"),
-        "weights_sha256": card.raw.get("weights_sha256"),
+        "model_precision": classifier.card.precision,
+        "weights_sha256": classifier.card.raw.get("weights_sha256"),
         "seed": seed,
+        "scale": scale,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
-        "image_size": size,
-        "digit_box": box,
-        "datasets": report,
+        "load_average": os.getloadavg()[0],
+        "rows": report,
     }
+
+
+def print_table(result: dict) -> None:
+    print(f"{result['split']} digits: {result['digits']}; model {result['model']}")
+    print(f"{'row':15} {'n':>5} {'baseline':>9} {'new':>8} {'ms base':>8} {'ms new':>7}  what")
+    for name, row in result["rows"].items():
+        base, new = row.get("baseline", {}), row["new"]
+        base_acc = f"{base['accuracy']:9.2%}" if base else f"{'-':>9}"
+        base_ms = f"{base['ms_per_image']:8.2f}" if base else f"{'-':>8}"
+        print(
+            f"{name:15} {row['n']:5d} {base_acc} {new['accuracy']:8.2%} {base_ms} "
+            f"{new['ms_per_image']:7.2f}  {row['what']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument(
-        "--count", type=int, default=1500, help="MNIST digits to redraw (half again, fat)"
-    )
-    parser.add_argument("--out", type=Path, default=RESULTS_FILE)
+    parser.add_argument("--split", choices=("test", "train"), default="test")
+    parser.add_argument("--scale", type=float, default=1.0, help="share of each row's default n")
+    parser.add_argument("--no-speed", action="store_true", help="skip the 12 MP / sketchpad timing")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    result = evaluate(args.model, args.count)
+    result = evaluate(args.model, args.split, args.scale)
+    print_table(result)
+    if not args.no_speed:
+        result["speed"] = measure_speed()
+        for line in result["speed"]["summary"]:
+            print(line)
     result["seconds"] = round(time.perf_counter() - started, 1)
-    print(f"model {args.model} ({result['model_precision']}), seed {result['seed']}")
-    print(
-        f"{'dataset':16} {'n':>5} {'baseline':>9} {'preprocessed':>13} {'no strokes':>11}", end=""
+    out = args.out or (
+        RESULTS_FILE if args.split == "test" else RESULTS / "preprocessing_tune.json"
     )
-    print(f" {'ms/img':>7}  baseline is")
-    for name, row in result["datasets"].items():
-        base, prep = row["baseline_result"], row["preprocessed_result"]
-        plain = row["no_stroke_adjustment_result"]
-        print(
-            f"{name:16} {base['n']:5d} {base['accuracy']:9.2%} {prep['accuracy']:13.2%} "
-            f"{plain['accuracy']:11.2%} {row['preprocess_ms_per_image']:7.2f}  {row['baseline']}"
-        )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out} in {result['seconds']} s")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out} in {result['seconds']} s")
     return 0
 
 

@@ -1,0 +1,241 @@
+"""Find the digit's ink in a photo or scan: uneven light, tinted paper, ruled lines, table edges.
+
+Paper is estimated per region (ink is thin, paper is broad), ink is contrast against it, and
+only the digit is kept: ruled lines, the table around the page and far-off specks are dropped.
+"""
+
+import math
+
+import numpy as np
+from PIL import Image
+
+from demo.lines import ruled_lines
+
+PAPER_SIDE = 96  # paper (the light falling on it) is estimated at this coarse size
+PAPER_WINDOW = 0.3  # closing window, share of the shorter side: wider than strokes
+SHADOW_FLOOR = 0.35  # local paper is never taken darker than this share of the lit paper
+SCAN_SIDE = 256  # lines, specks and pieces are judged at this size
+FLAT, TAIL = 0.15, 0.2  # ink is light only if nothing is FLAT darker than the paper (TAIL %)
+MIN_CONTRAST = 0.1  # peak ink contrast (0..1, relative to the paper) below this is blank
+LOW, HIGH = 0.25, 0.75  # soft ink cut, as shares of the peak contrast
+FAINT = 0.1  # ruled lines are looked for in contrast over this share of the peak
+BAND = 0.15  # ink touching an edge and lying mostly this close to it is table or frame
+THIN_LINE = 0.03  # a piece thinner than this share of the picture, across it, is an edge
+FRAME, INNER = 0.7, 0.0005  # a piece this wide and tall, with this much ink inside, is a frame
+SPECK_FRACTION = 0.1  # pieces lighter than this share of the digit's main piece are specks
+NEAR = 0.35  # pieces within this share of the main piece's size belong to the same digit
+
+
+def contrast(luma: np.ndarray, dark_ink: bool | None = None) -> np.ndarray:
+    """Ink contrast 0..1 against the local paper, (H, W) float32; polarity found if None."""
+    if min(luma.shape) < 2:
+        return _contrast_flat(luma)
+    factor = math.ceil(max(luma.shape) / PAPER_SIDE)
+    small = _block_mean(luma, factor)
+    window = max(3, round(PAPER_WINDOW * min(small.shape)) | 1)
+    if dark_ink is None:
+        dark_ink = _ink_is_dark(small, window)
+    if not dark_ink:
+        luma, small = 1.0 - luma, 1.0 - small
+    # closing: dark things narrower than the window go; the extra 2 px keep a hard shadow
+    # edge's blend (after upsampling) on the lit side, where it cannot pass for ink
+    paper = _min_filter(_max_filter(small, window), window + 2)
+    lit = float(np.percentile(paper, 90))
+    paper = np.maximum(paper, SHADOW_FLOOR * lit)
+    if factor > 1 or paper.shape != luma.shape:
+        paper = np.asarray(
+            Image.fromarray(paper.astype(np.float32)).resize(
+                luma.shape[::-1], Image.Resampling.BILINEAR
+            )
+        )
+    return np.clip((paper - luma) / np.maximum(paper, 1e-3), 0.0, 1.0).astype(np.float32)
+
+
+def _contrast_flat(luma: np.ndarray) -> np.ndarray:
+    """A line of pixels: against its median, on whichever side holds more contrast."""
+    level = float(np.median(luma))
+    dark, light = np.clip(level - luma, 0, None), np.clip(luma - level, 0, None)
+    return (dark if dark.sum() >= light.sum() else light).astype(np.float32)
+
+
+def _ink_is_dark(small: np.ndarray, window: int) -> bool:
+    """Dark ink unless nothing is clearly darker than the paper and something is clearly
+    lighter: photos and scans are dark on light, MNIST is not. Paper is the border's tone;
+    where the picture's median tone is lighter than that (a dark table framing the page, or
+    a light digit filling a small dark scan), the thinner of the two tones is the ink."""
+    border = float(np.median(np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])))
+    middle = float(np.median(small))
+    darkest, lightest = np.percentile(small, [TAIL, 100 - TAIL])
+    if middle - border > FLAT:
+        dark = _min_filter(_max_filter(small, window), window) - small
+        light = small - _max_filter(_min_filter(small, window), window)
+        return float(dark.sum()) >= float(light.sum())
+    return not (border - darkest < FLAT <= lightest - border)
+
+
+def soft_ink(raw: np.ndarray) -> np.ndarray | None:
+    """Contrast -> ink 0..1 with faint noise cut relative to the ink's peak; None if blank."""
+    coarse, _ = coarsen(raw)
+    height, width = coarse.shape
+    inside = coarse[
+        int(BAND * height) : height - int(BAND * height),
+        int(BAND * width) : -int(BAND * width) or None,
+    ]
+    peak = float(inside.max()) if inside.size else 0.0
+    if peak < MIN_CONTRAST:  # the ink's peak, away from a table or frame along the edges
+        peak = float(coarse.max())
+    if peak < MIN_CONTRAST:
+        return None
+    return np.clip((raw - LOW * peak) / ((HIGH - LOW) * peak), 0.0, 1.0)
+
+
+def keep_digit(ink: np.ndarray, raw: np.ndarray, lines: bool = True) -> np.ndarray | None:
+    """The digit's ink alone: ruled lines (if `lines`; found in the raw contrast, where faint
+    lines are whole), the table or frame along the edges and far-off specks removed."""
+    coarse, factor = coarsen(ink)
+    mask = coarse > 0
+    if lines:
+        faint, _ = coarsen(raw)
+        unlined = mask & ~ruled_lines(faint > FAINT * faint.max())
+        if coarse[unlined].sum() > SPECK_FRACTION * coarse[mask].sum():
+            mask = unlined
+    if not mask.any():
+        return None
+    labels = _components(_max_filter(mask, 3))  # pieces a pixel apart are one piece
+    labels, weights = labels[mask], coarse[mask]
+    keep = _digit_pieces(mask.shape, labels, np.nonzero(mask), weights)
+    kept = np.zeros(coarse.shape, np.float32)
+    kept[mask] = keep[labels]
+    kept = np.repeat(np.repeat(kept, factor, axis=0), factor, axis=1)
+    return ink * kept[: ink.shape[0], : ink.shape[1]]
+
+
+def _digit_pieces(shape, labels, where, weights) -> np.ndarray:
+    """Which pieces are the digit: the heaviest, discounted for lying along the edges, then
+    every piece within reach of those kept that is no speck and no edge band."""
+    ys, xs = where
+    count = int(labels.max()) + 1
+    mass = np.bincount(labels, weights=weights, minlength=count)
+    top, left = _label_min(labels, ys, count), _label_min(labels, xs, count)
+    bottom, right = -_label_min(labels, -ys, count), -_label_min(labels, -xs, count)
+    height, width = shape
+    touches = (top == 0) | (left == 0) | (bottom == height - 1) | (right == width - 1)
+    band_y, band_x = max(1, BAND * height), max(1, BAND * width)
+    in_band = (ys < band_y) | (ys >= height - band_y) | (xs < band_x) | (xs >= width - band_x)
+    banded = np.bincount(labels[in_band], weights=weights[in_band], minlength=count) / mass
+    edge = np.where(touches, banded, 0.0)  # share of a piece lying along an edge it touches
+    tall, wide = bottom - top + 1, right - left + 1
+    thin = mass / np.maximum(tall, wide) < THIN_LINE * min(shape)
+    across = ((top == 0) & (bottom == height - 1)) | ((left == 0) & (right == width - 1))
+    edge = np.where(across & thin, 1.0, edge)  # shadow edges, folds, the page's edge
+    main = int((mass * np.maximum(1 - edge, 0.1) ** 2).argmax())
+    inner = ~touches & (mass >= INNER * height * width)
+    inner &= (top > top[main]) & (bottom < bottom[main]) & (left > left[main])
+    inner &= right < right[main]
+    rim = np.count_nonzero((ys == 0) | (ys == height - 1) | (xs == 0) | (xs == width - 1))
+    framed = rim > 0.5 * (2 * height + 2 * width - 4)  # ink all round: the page on a table
+    if (framed or tall[main] >= FRAME * height and wide[main] >= FRAME * width) and inner.any():
+        edge[main] = 1.0  # a frame (the table around the page) with a digit inside it
+        main = int(np.where(inner, mass, 0.0).argmax())
+    keep = np.zeros(count, bool)
+    keep[main] = True
+    ok = (edge <= 0.6) & (mass >= SPECK_FRACTION * mass[main])
+    box = np.array([top[main], left[main], bottom[main], right[main]], float)
+    while True:  # grow: a piece near the kept ones may bring another into reach
+        reach = NEAR * max(box[2] - box[0], box[3] - box[1]) + 1
+        near = (top <= box[2] + reach) & (bottom >= box[0] - reach)
+        near &= (left <= box[3] + reach) & (right >= box[1] - reach)
+        add = near & ok & ~keep
+        if not add.any():
+            return keep
+        keep |= add
+        box = np.array([top[keep].min(), left[keep].min(), bottom[keep].max(), right[keep].max()])
+
+
+def coarsen(plane: np.ndarray) -> tuple[np.ndarray, int]:
+    """Block-mean to <= SCAN_SIDE, padding with paper so every pixel lands in a block."""
+    factor = math.ceil(max(plane.shape) / SCAN_SIDE)
+    return _block_mean(plane, factor), factor
+
+
+def _block_mean(plane: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over factor x factor blocks (the last ones partial), float32."""
+    plane = np.asarray(plane, dtype=np.float32)
+    return plane if factor == 1 else np.asarray(Image.fromarray(plane).reduce(factor))
+
+
+def _label_min(labels: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
+    out = np.full(count, np.iinfo(np.int64).max)
+    np.minimum.at(out, labels, values)
+    return out
+
+
+def _running(plane: np.ndarray, size: int, op, axis: int) -> np.ndarray:
+    """1-D running max/min of odd `size` along `axis`, edges repeated, in O(log size) passes."""
+    half = size // 2
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (half, half)
+    padded = np.pad(plane, pad, mode="edge")
+    length = plane.shape[axis]
+    span, out = 1, padded
+    while span * 2 <= size:
+        shifted = np.take(out, np.arange(span, out.shape[axis]), axis=axis)
+        out = op(np.take(out, np.arange(out.shape[axis] - span), axis=axis), shifted)
+        span *= 2
+    rest = size - span
+    first = np.take(out, np.arange(length), axis=axis)
+    last = np.take(out, np.arange(rest, rest + length), axis=axis)
+    return op(first, last)
+
+
+def _max_filter(plane: np.ndarray, size: int) -> np.ndarray:
+    return _running(_running(plane, size, np.maximum, 0), size, np.maximum, 1)
+
+
+def _min_filter(plane: np.ndarray, size: int) -> np.ndarray:
+    return _running(_running(plane, size, np.minimum, 0), size, np.minimum, 1)
+
+
+def _box(plane: np.ndarray, size: int) -> np.ndarray:
+    """Mean over size x size (odd), edges repeated, by cumulative sums."""
+    half = size // 2
+    padded = np.pad(plane.astype(np.float64), half, mode="edge")
+    total = np.cumsum(np.cumsum(np.pad(padded, ((1, 0), (1, 0))), axis=0), axis=1)
+    height, width = plane.shape
+    window = (
+        total[size : size + height, size : size + width]
+        - total[:height, size : size + width]
+        - total[size : size + height, :width]
+        + total[:height, :width]
+    )
+    return (window / (size * size)).astype(np.float32)
+
+
+def _components(mask: np.ndarray) -> np.ndarray:
+    """8-connected component labels (dense 0..n-1 over `mask`) by hooking and pointer jumping."""
+    height, width = mask.shape
+    index = np.arange(height * width).reshape(height, width)
+    parent = index.ravel().copy()
+    starts, ends = [], []
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
+        a = (slice(0, height - dy), slice(max(0, -dx), width - max(0, dx)))
+        b = (slice(dy, height), slice(max(0, dx), width - max(0, -dx)))
+        both = mask[a] & mask[b]
+        starts.append(index[a][both])
+        ends.append(index[b][both])
+    starts, ends = np.concatenate(starts), np.concatenate(ends)
+    while True:
+        left, right = parent[starts], parent[ends]
+        differ = left != right
+        if not differ.any():
+            break
+        np.minimum.at(parent, np.maximum(left, right)[differ], np.minimum(left, right)[differ])
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    _, dense = np.unique(parent.reshape(height, width)[mask], return_inverse=True)
+    labels = np.zeros((height, width), dtype=np.int64)
+    labels[mask] = dense
+    return labels

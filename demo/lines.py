@@ -1,0 +1,114 @@
+"""Ruled lines and margins: thin straight lines across the page, which are paper, not digit.
+
+Found as rows of a sheared ink mask that are covered end to end; removed except where a
+stroke of the digit crosses them (ink just above and just below the line).
+"""
+
+import numpy as np
+
+LINE_COVER = 0.5  # a straight run of ink across this share of the width is a ruled line...
+LINE_THICK = 0.015  # ...when no thicker than this share of the height (min 1 px)...
+LINE_FAMILY, LINE_ALONE = 3, 0.85  # ...and one of a family, or alone across nearly all of it
+LINE_MIN_SIDE = 64  # pictures smaller than this (tiny scans) have no ruled lines to find
+LINE_SLOPES = np.tan(np.radians(np.arange(-15, 15.5, 1.0)))  # tilts tried, each way round
+DETECT_SIDE = 128  # lines are found at this size (fewer tilts to try), removed at full size
+
+
+def ruled_lines(mask: np.ndarray) -> np.ndarray:
+    """Which pixels of the ink `mask` (bool) are ruled lines, near horizontal or vertical."""
+    lines = np.zeros_like(mask)
+    if min(mask.shape) < LINE_MIN_SIDE:
+        return lines
+    for transpose in (False, True):
+        plane = mask.T if transpose else mask
+        hits = _remove_mask(plane, _find(plane))
+        lines |= hits.T if transpose else hits
+    return lines
+
+
+def _find(plane: np.ndarray) -> list[tuple[float, float, float]]:
+    """Lines as (slope, centre row at column 0, half thickness), in `plane`'s pixels."""
+    factor = max(1, -(-max(plane.shape) // DETECT_SIDE))
+    height, width = (size // factor for size in plane.shape)
+    small = plane[: height * factor, : width * factor]
+    small = small.reshape(height, factor, width, factor).any(axis=(1, 3))  # keep thin lines
+    thick = max(1, round(LINE_THICK * height))
+    cols = np.arange(0, width, 2)  # every other column is enough to see a line's cover
+    shifts = np.round(LINE_SLOPES[:, None] * cols[None, :]).astype(int)
+    low = -int(shifts.max())  # sheared row r follows source rows r + shift
+    source = np.arange(low, height - shifts.min())[None, :, None] + shifts[:, None, :]
+    inside = (source >= 0) & (source < height)
+    cover = (small[np.clip(source, 0, height - 1), cols] & inside).mean(axis=2)
+    found, family = [], 0
+    for slope, row_cover in zip(LINE_SLOPES, cover, strict=True):
+        if row_cover.max() < LINE_COVER:
+            continue
+        bands = _thin_bands(row_cover, thick)
+        family = max(family, len(bands))
+        for band, peak in bands:
+            centre = (band[0] + band[-1]) / 2 + low  # row at column 0, small pixels
+            half = (band[-1] - band[0] + 1) / 2
+            found.append((slope, peak, (centre + 0.5) * factor - 0.5, (half + 0.5) * factor))
+    kept: list[tuple[float, float, float]] = []
+    for slope, peak, centre, half in sorted(found, key=lambda line: -line[1]):
+        if family < LINE_FAMILY and peak < LINE_ALONE:
+            continue
+        ends = np.array([0, plane.shape[1] - 1])  # the same line, found at a nearby tilt?
+        gaps = [centre - c + (slope - s) * ends for s, c, _ in kept]
+        if all(np.abs(gap).min() > 2 * factor and gap[0] * gap[1] > 0 for gap in gaps):
+            kept.append((slope, centre, half))
+    return kept
+
+
+def _thin_bands(cover: np.ndarray, thick: int) -> list[tuple[np.ndarray, float]]:
+    """Runs of rows covered over LINE_COVER, no thicker than `thick`, standing out from the
+    rows beside them (under half their cover); each with its peak cover."""
+    flags = cover >= LINE_COVER
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    bands = []
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        peak = float(cover[start:stop].max())
+        beside = cover[max(0, start - thick - 1)], cover[min(len(cover) - 1, stop + thick)]
+        if stop - start <= thick and max(beside) < 0.5 * peak:
+            bands.append((np.arange(start, stop), peak))
+    return bands
+
+
+def _remove_mask(plane: np.ndarray, lines: list) -> np.ndarray:
+    """Ink pixels on the lines, except columns where a stroke crosses or runs along them (ink
+    just beyond either side).
+
+    A line found at the coarse size is re-measured here: only the rows near its centre that
+    are inked along most of it are taken, so a crossing stroke loses a line's width, no more.
+    """
+    hits = np.zeros_like(plane)
+    height, width = plane.shape
+    cols = np.arange(width)
+    for slope, start, half in lines:
+        centre = np.round(start + slope * cols).astype(int)
+        reach = int(np.ceil(half)) + 1
+        offsets = np.arange(-reach, reach + 1)
+        rows = centre[None, :] + offsets[:, None]
+        inside = (rows >= 0) & (rows < height)
+        inked = plane[np.clip(rows, 0, height - 1), cols] & inside
+        cover = inked.mean(axis=1)
+        band = offsets[cover >= 0.5 * cover.max()] if cover.max() > 0 else offsets[:0]
+        if band.size == 0:
+            continue
+        low, high = band.min() - 2, band.max() + 2  # and its soft, wobbling edges
+        crossed = _near(plane, centre + low - 2, reach) | _near(plane, centre + high + 2, reach)
+        for offset in range(low, high + 1):
+            row = centre + offset
+            ok = (row >= 0) & (row < height) & ~crossed
+            hits[row[ok], cols[ok]] |= plane[row[ok], cols[ok]]
+    return hits
+
+
+def _near(plane: np.ndarray, rows: np.ndarray, reach: int) -> np.ndarray:
+    """Per column x: is there ink in row rows[x] within `reach` columns of x?"""
+    height, width = plane.shape
+    ok = (rows >= 0) & (rows < height)
+    ink = plane[np.clip(rows, 0, height - 1), np.arange(width)] & ok
+    padded = np.concatenate([np.zeros(reach, bool), ink, np.zeros(reach, bool)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1)
+    return windows.any(axis=1)

@@ -23,12 +23,13 @@ from PIL import Image
 MAX_FILE_BYTES = 10 * 2**20  # an encoded image beyond this is refused unread (a photo is 3-8 MB)
 MAX_PIXELS = 50_000_000  # header size cap: a 48 MP phone photo passes, 12000x12000 does not
 MAX_DECODED_BYTES = 64 * 2**20  # decoded pixels after JPEG draft: a 12 MP RGBA PNG fits
+DECODE_COST = {"WEBP": 4}  # libwebp's buffers: a 64 MiB RGBA WebP peaked at 257 MB (measured)
 BIG_DECODE_BYTES = 8 * 2**20  # decodes above this take turns ...
 BIG_DECODES = 2  # ... this many at once, so concurrent requests cannot stack up memory
 BUSY_SECONDS = 20.0  # waiting longer than this for a turn is a "busy" message
 BAND_PIXELS = 2**20  # conversion and reduction run on bands of about this many pixels
 WORK_SIDE = 1024  # inputs are area-averaged to at most this before any analysis
-FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "TIFF", "WEBP", "ICO", "PPM")  # no EPS/PDF helpers
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "ICO", "PPM")  # JPEG covers MPO; no EPS
 _ORIENTATION = 0x0112  # EXIF tag; the transposes below are ImageOps.exif_transpose's table
 _UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
             4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
@@ -39,6 +40,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a device"),
           (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
 _turns = threading.BoundedSemaphore(BIG_DECODES)
+Image.init()  # register the plugins now: open(formats=...) fails on one not yet registered
 
 
 class PreprocessError(ValueError):
@@ -123,7 +125,7 @@ def _decode(data: bytes) -> np.ndarray:
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             _check_size(image)
             image.draft(image.mode, _draft_box(image.size))  # JPEG decodes at 1/2..1/8 scale
-            size = _decoded_bytes(image)
+            size = _decoded_bytes(image) * DECODE_COST.get(image.format or "", 1)
             if size > MAX_DECODED_BYTES:
                 raise PreprocessError(
                     f"The image is {image.width}x{image.height} pixels, more than this demo "

@@ -94,6 +94,21 @@ def test_bytes_over_the_cap_are_refused():
     refused(b"\x89PNG" + bytes(MAX_FILE_BYTES), "larger than 10 MiB")
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "ICO", "PPM"])
+def test_every_accepted_format_is_read(fmt):
+    image = Image.new("L", (40, 40), 255)
+    image.paste(0, (15, 5, 25, 35))
+    options = {"sizes": [(40, 40)]} if fmt == "ICO" else {}
+    luma, _ = read_planes(encoded(image, fmt, **options))
+    assert luma.shape == (40, 40) and luma[20, 20] < 0.2 and luma[20, 2] > 0.8
+
+
+def test_webp_counts_its_decoder_buffers():
+    """libwebp needs ~4x the picture: a 4096x4096 RGBA WebP is refused, 2048x2048 is read."""
+    refused(encoded(Image.new("RGBA", (4096, 4096)), "WEBP"), "more than this demo decodes")
+    assert read_planes(encoded(Image.new("RGBA", (2048, 2048)), "WEBP"))[0].shape == (1024, 1024)
+
+
 def test_formats_with_external_helpers_are_not_opened():
     eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
     refused(eps, "not an image")

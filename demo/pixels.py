@@ -29,7 +29,8 @@ BIG_DECODES = 2  # ... this many at once, so concurrent requests cannot stack up
 BUSY_SECONDS = 20.0  # waiting longer than this for a turn is a "busy" message
 BAND_PIXELS = 2**20  # conversion and reduction run on bands of about this many pixels
 WORK_SIDE = 1024  # inputs are area-averaged to at most this before any analysis
-FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "ICO", "PPM")  # JPEG covers MPO; no EPS
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")  # not EPS (Ghostscript) nor ICO
+# (ICO decodes an embedded PNG while opening, before any size check); JPEG covers MPO
 _ORIENTATION = 0x0112  # EXIF tag; the transposes below are ImageOps.exif_transpose's table
 _UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
             4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
@@ -121,7 +122,8 @@ def _decode(data: bytes) -> np.ndarray:
         raise PreprocessError(f"The image file is larger than {MAX_FILE_BYTES // 2**20} MiB.")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # bomb warnings and broken-file chatter
+            warnings.simplefilter("ignore")  # broken-file chatter
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # nested bombs too
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             _check_size(image)
             image.draft(image.mode, _draft_box(image.size))  # JPEG decodes at 1/2..1/8 scale
@@ -141,7 +143,7 @@ def _decode(data: bytes) -> np.ndarray:
                 _turns.release()
     except PreprocessError:
         raise
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise PreprocessError("The image has too many pixels to decode safely.") from None
     except Exception:  # Pillow's decoders raise many types on hostile bytes
         raise PreprocessError("The file is not an image this demo can read.") from None

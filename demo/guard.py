@@ -15,7 +15,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
-from demo.limits import MAX_FILE_BYTES, Limits, tune_malloc
+from demo.limits import FILE_LIFETIME, MAX_FILE_BYTES, SWEEP_EVERY, Limits, tune_malloc
 from demo.pixels import PreprocessError
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
@@ -81,6 +81,9 @@ def serve(demo: gr.Blocks, **launch_kwargs) -> None:
     demo.api_open = False  # /run and /api answer 404 for queued events: the queue is the way in
     queue = demo._queue
     queue.max_size = QUEUE_SIZE if queue.max_size is None else min(queue.max_size, QUEUE_SIZE)
+    demo.delete_cache = (SWEEP_EVERY, FILE_LIFETIME)  # uploads leave the disk (limits' window)
+    for block in demo.blocks.values():  # the example files cached at build time must stay
+        block.keep_in_cache.update(getattr(block, "temp_files", ()))
     env_port = os.environ.get("GRADIO_SERVER_PORT")
     launch_kwargs.setdefault("server_port", int(env_port) if env_port else None)
     launch_kwargs.update(

@@ -10,6 +10,8 @@ import ctypes
 import ipaddress
 import json
 import re
+import time
+from collections import Counter
 
 import gradio as gr
 
@@ -25,6 +27,11 @@ UPLOADS_AT_ONCE = 8  # uploads in flight (each streams to disk); more wait ...
 UPLOAD_WAIT = 10.0  # ... this long for a turn, then are told the server is busy
 PER_CLIENT_UPLOADS = 4  # one client's uploads in flight
 PER_CLIENT_EVENTS = 8  # one client's events waiting or running (the queue holds 32)
+FILE_LIFETIME, SWEEP_EVERY = 600, 300  # uploads older than 10 min go, swept every 5 min ...
+UPLOAD_WINDOW = FILE_LIFETIME + SWEEP_EVERY  # ... so the disk holds at most this window's uploads
+CLIENT_UPLOAD_BYTES = 150 * 2**20  # one client's uploads per window (~150 phone photos)
+ALL_UPLOAD_BYTES = 2**30  # everyone's uploads per window: the most the disk ever holds
+MIN_UPLOAD_CHARGE = 16 * 2**10  # an upload costs at least this (a file and a folder on disk)
 BODY_IDLE_SECONDS = 10.0  # a body that stalls this long between chunks is dropped (slowloris)
 BODY_SECONDS = 60.0  # and every body must be complete this long after it starts
 CLOSED = ("/deep_link", "/run-history", "/runs", "/mcp", "/proxy=")
@@ -38,6 +45,7 @@ class Limits:
         self.app, self.blocks = app, blocks
         self.uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
         self.uploading: dict[str, int] = {}  # client -> uploads in flight
+        self.uploaded: dict[int, Counter] = {}  # minute -> client -> bytes taken in
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -84,6 +92,7 @@ class Limits:
         client = client_key(scope.get("client"), headers)
         if self.uploading.get(client, 0) >= PER_CLIENT_UPLOADS:
             raise Rejected(429, "You are uploading too many files at once; please wait.")
+        self._check_disk(client)
         try:
             await asyncio.wait_for(self.uploads.acquire(), UPLOAD_WAIT)
         except asyncio.TimeoutError:
@@ -93,9 +102,22 @@ class Limits:
             return await self.app(scope, receive, send)
         finally:
             self.uploads.release()
+            minute = int(time.monotonic() // 60)
+            taken = self.uploaded.setdefault(minute, Counter())
+            taken[client] += max(receive.size, MIN_UPLOAD_CHARGE)
             self.uploading[client] -= 1
             if not self.uploading[client]:
                 del self.uploading[client]
+
+    def _check_disk(self, client: str) -> None:
+        """Uploads stay on disk up to UPLOAD_WINDOW: bound one client's share and everyone's."""
+        oldest = int((time.monotonic() - UPLOAD_WINDOW) // 60)
+        for minute in [m for m in self.uploaded if m < oldest]:
+            del self.uploaded[minute]
+        if sum(sum(c.values()) for c in self.uploaded.values()) >= ALL_UPLOAD_BYTES:
+            raise Rejected(503, "The server has taken all the uploads it can for now; try later.")
+        if sum(c[client] for c in self.uploaded.values()) >= CLIENT_UPLOAD_BYTES:
+            raise Rejected(429, "You have uploaded a lot in the last minutes; please wait a while.")
 
 
 def client_key(peer: tuple | None, headers) -> str:
@@ -219,6 +241,7 @@ def _counting(receive, limit: int, boundary: bytes | None):
         size += len(chunk)
         if size > limit:
             raise Rejected(413, f"The request is larger than this route accepts ({limit} bytes).")
+        counted.size = size
         if boundary:
             window = tail + chunk
             parts += window.count(boundary) - tail.count(boundary)
@@ -227,6 +250,7 @@ def _counting(receive, limit: int, boundary: bytes | None):
                 raise Rejected(413, "Upload one file at a time.")
         return message
 
+    counted.size = 0
     return counted
 
 

@@ -8,6 +8,7 @@ route and queue calls are checked for shape before Gradio sees them.
 import asyncio
 import json
 import os
+import time
 from types import SimpleNamespace
 
 import gradio as gr
@@ -159,7 +160,9 @@ QUEUE = SimpleNamespace(
 BLOCKS = SimpleNamespace(fns=FNS, _queue=QUEUE)
 
 
-def call(path, chunks=(b"",), headers=None, method="POST", delay=0.0, query=b"", scope=None):
+def call(
+    path, chunks=(b"",), headers=None, method="POST", delay=0.0, query=b"", scope=None, guard=None
+):
     """Run the middleware over an echo app; (status, body the app saw or the refusal)."""
     seen = {}
 
@@ -196,7 +199,9 @@ def call(path, chunks=(b"",), headers=None, method="POST", delay=0.0, query=b"",
         "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
         **(scope or {}),
     }
-    asyncio.run(limits.Limits(echo, BLOCKS)(scope, receive, send))
+    middleware = guard or limits.Limits(echo, BLOCKS)
+    middleware.app = echo
+    asyncio.run(middleware(scope, receive, send))
     status = sent[0]["status"]
     body = sent[1]["body"]
     return status, (seen["body"] if status == 200 else json.loads(body)["detail"])
@@ -347,6 +352,32 @@ def test_behind_a_private_proxy_the_client_is_the_last_forwarded_address():
     assert limits.client_key(None, {}) == "?"
 
 
+def test_uploads_on_disk_are_bounded_per_client_and_in_all(monkeypatch):
+    monkeypatch.setattr(limits, "CLIENT_UPLOAD_BYTES", 100_000)
+    monkeypatch.setattr(limits, "ALL_UPLOAD_BYTES", 150_000)
+    shared = limits.Limits(None, BLOCKS)
+    body = [b"x" * 60_000]
+    alice, bob, carol = ({"client": (ip, 1)} for ip in ("93.184.216.34", "8.8.8.8", "1.1.1.1"))
+    assert call("/gradio_api/upload", body, scope=alice, guard=shared)[0] == 200
+    assert call("/gradio_api/upload", body, scope=alice, guard=shared)[0] == 200
+    status, detail = call("/gradio_api/upload", body, scope=alice, guard=shared)
+    assert status == 429 and "uploaded a lot" in detail
+    assert call("/gradio_api/upload", body, scope=bob, guard=shared)[0] == 200
+    status, detail = call("/gradio_api/upload", body, scope=carol, guard=shared)
+    assert status == 503 and "all the uploads it can" in detail
+    # a window later, the disk has been swept and uploads are welcome again
+    later = time.monotonic() + limits.UPLOAD_WINDOW + 120
+    monkeypatch.setattr(limits.time, "monotonic", lambda: later)
+    assert call("/gradio_api/upload", body, scope=carol, guard=shared)[0] == 200
+
+
+def test_tiny_uploads_still_cost_something(monkeypatch):
+    monkeypatch.setattr(limits, "CLIENT_UPLOAD_BYTES", 3 * limits.MIN_UPLOAD_CHARGE)
+    shared = limits.Limits(None, BLOCKS)
+    statuses = [call("/gradio_api/upload", [b"x"], guard=shared)[0] for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+
+
 @pytest.mark.parametrize(("idle", "total"), [(0.05, 60.0), (60.0, 0.05)])
 def test_a_trickling_body_is_dropped(monkeypatch, idle, total):
     monkeypatch.setattr(limits, "BODY_IDLE_SECONDS", idle)
@@ -393,3 +424,31 @@ def test_the_limits_fit_what_the_page_sends():
     """An upload is one photo; a drawing's ink data URL (a few kB) fits the queue limit 100x."""
     assert limits.UPLOAD_BODY - limits.MAX_FILE_BYTES <= 2**16
     assert 4 * 2**10 * 100 <= limits.JOIN_BODY <= 2**20
+
+
+# --- serve: the launch options ----------------------------------------------------------------
+
+
+def test_serve_launches_with_the_public_limits_whatever_the_caller_asks(monkeypatch):
+    with gr.Blocks() as demo:
+        image = gr.Image(type="filepath")
+        gr.Examples([[EXAMPLE]], inputs=[image])
+        image.change(lambda x: x, image, image)
+    demo.queue(max_size=500)
+    launched = {}
+    monkeypatch.setattr(demo, "launch", lambda **kwargs: launched.update(kwargs))
+    monkeypatch.setattr(guard, "tune_malloc", lambda: None)
+    monkeypatch.setattr(guard, "_served", None)  # restored after the test; serve() sets it
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    guard.serve(demo, share=True, ssr_mode=True, mcp_server=True, max_file_size=None, css="x")
+    assert launched["share"] is False and launched["ssr_mode"] is False
+    assert launched["mcp_server"] is False and launched["max_file_size"] == limits.MAX_FILE_BYTES
+    assert launched["server_name"] == "127.0.0.1" and launched["server_port"] == 7999
+    assert launched["css"] == "x" and launched["state_session_capacity"] == guard.SESSIONS
+    assert [m.cls for m in launched["app_kwargs"]["middleware"]] == [limits.Limits]
+    assert demo.api_open is False and demo._queue.max_size == guard.QUEUE_SIZE
+    assert demo.delete_cache == (limits.SWEEP_EVERY, limits.FILE_LIFETIME)
+    cached = set().union(*(b.temp_files for b in demo.blocks.values() if hasattr(b, "temp_files")))
+    kept = set().union(*(b.keep_in_cache for b in demo.blocks.values()))
+    assert cached and cached <= kept  # the cached example survives the sweeps

@@ -152,14 +152,15 @@ def test_band_reduction_equals_reducing_the_whole_picture(mode, monkeypatch):
     assert np.array_equal(np.asarray(banded), np.asarray(whole))
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_orientation_is_applied_like_imageops(orientation):
+def test_exif_orientation_is_applied_like_imageops(orientation, fmt):
     """A phone photo stored sideways reads upright: same pixels as ImageOps.exif_transpose."""
     pattern = np.zeros((30, 50), np.uint8)
     pattern[2:8, 3:20] = 255  # an asymmetric blob, so every transpose differs
     exif = Image.Exif()
     exif[0x0112] = orientation
-    data = encoded(Image.fromarray(pattern), "PNG", exif=exif)
+    data = encoded(Image.fromarray(pattern), fmt, exif=exif)
     upright = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))), np.float32)
     luma, _ = read_planes(data)
     assert np.array_equal(luma, upright / 255)

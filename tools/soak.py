@@ -26,7 +26,7 @@ from tools import attacks
 from tools.liveserver import LiveApp, running_app
 from tools.paths import RESULTS
 
-SEED = 10
+SEED = 10  # hostile client k is 10.0.0.(SEED + k); the valid one 10.0.0.1, the heavy one .2
 WARMUP_REQUESTS = 20
 HOSTILE_PAUSE = 0.5  # seconds between one hostile client's requests
 HEAVY_EVERY = 20.0  # seconds between worst-legal uploads (4096x4096 RGBA: ~1 s of CPU each)
@@ -68,22 +68,27 @@ def summary(values: list[float]) -> dict:
     }
 
 
+def as_client(app: LiveApp, number: int) -> httpx.Client:
+    """A client with its own address, as the server sees visitors behind a proxy."""
+    return httpx.Client(base_url=app.url, headers={"X-Forwarded-For": f"10.0.0.{number}"})
+
+
 def valid_loop(app: LiveApp, log: Log, stop: threading.Event, into: list[float]) -> None:
-    with httpx.Client(base_url=app.url) as client:
+    with as_client(app, 1) as client:
         while not stop.is_set():
             _record(log, lambda: attacks.valid(client), into)
 
 
 def heavy_loop(app: LiveApp, log: Log, stop: threading.Event) -> None:
     png = attacks.worst_legal_png()
-    with httpx.Client(base_url=app.url) as client:
+    with as_client(app, 2) as client:
         while not stop.wait(HEAVY_EVERY):
             _record(log, lambda: attacks.valid(client, png), log.heavy)
 
 
 def hostile_loop(app: LiveApp, log: Log, stop: threading.Event, seed: int) -> None:
     rng = random.Random(seed)
-    with httpx.Client(base_url=app.url) as client:
+    with as_client(app, seed) as client:
         table = attacks.attacks(client)
         names = sorted(table)
         while not stop.wait(HOSTILE_PAUSE):
@@ -161,7 +166,7 @@ def soak(minutes: float, idle_seconds: float, hostile: int) -> dict:
         with httpx.Client(base_url=app.url) as client:
             for _ in range(WARMUP_REQUESTS):
                 _record(warm, lambda: attacks.valid(client), warm.valid)
-            for name, attack in attacks.attacks(client).items():
+            for attack in attacks.attacks(client).values():
                 attack(client)
             attacks.valid(client, attacks.worst_legal_png())
         time.sleep(3)
@@ -225,9 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     rss, idle, busy = result["rss_mb"], result["idle_valid"], result["soak_valid"]
-    print(
-        f"RSS MB: start {rss['start']}, warm {rss['warm']}, peak {rss['peak']}, final {rss['final']}"
-    )
+    print(f"RSS MB: start {rss['start']}, warm {rss['warm']}, peak {rss['peak']}, ", end="")
+    print(f"final {rss['final']}")
     print(f"valid idle: n={idle['n']} p50 {idle['p50_ms']} ms p95 {idle['p95_ms']} ms")
     print(f"valid soak: n={busy['n']} p50 {busy['p50_ms']} ms p95 {busy['p95_ms']} ms")
     print(

@@ -21,7 +21,7 @@ from demo.pixels import PreprocessError
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 MAX_PATH_CHARS = 1024  # Gradio's own upload paths are ~100 characters
 QUEUE_SIZE = 32  # waiting events beyond this get "queue full" instead of piling up memory
-SESSIONS = 256  # Gradio keeps each session's last inputs; old sessions beyond this are dropped
+SESSIONS = 32  # Gradio keeps each session's last inputs (up to 512 KiB); older sessions are dropped
 THREADS = 8  # worker threads; decoding is further bounded in demo.pixels
 NOT_UPLOADED = "This page reads only files uploaded to it; please upload the image again."
 UNKNOWN_MODEL = "Unknown model: choose one of the models offered on the page."

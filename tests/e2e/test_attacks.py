@@ -226,6 +226,20 @@ def test_three_40_mb_bodies_are_refused_and_not_retained(app, client):
     served(client)
 
 
+def test_sessions_do_not_keep_request_inputs(app, client):
+    """Gradio keeps every session's last inputs; 200 sessions of 500 KB ink must not stay."""
+    drawing = attacks.event_ids(client)["on_drawing"]
+    ink = {"ink": "data:image/png;base64," + "A" * (500 * 1024), "n": 1}
+    served(client)
+    before = app.rss_bytes()
+    for k in range(200):
+        call = {"data": [ink, "float32"], "fn_index": drawing, "session_hash": f"many{k:04d}"}
+        assert attacks.post_json(client, "queue/join", call).status_code == 200
+    time.sleep(3)
+    assert app.rss_bytes() - before < 50 * MB
+    served(client)
+
+
 @pytest.mark.slow
 def test_four_concurrent_worst_legal_inputs_stay_under_400_mb(app, client):
     png = attacks.worst_legal_png()

@@ -3,7 +3,8 @@
 The page is served to strangers, so every request is treated as hostile until checked here:
 a file path must be one Gradio itself received as an upload (or a shipped example), a model
 name must be one we ship, and `serve` launches Gradio with bounded bodies, the queue as the
-only way in, and no share link, SSR or MCP. Body limits and route rules live in demo.limits.
+only way in, and no share link, SSR or MCP. Body limits and route rules live in demo.limits,
+the shape checks on queue calls in demo.calls.
 """
 
 import os
@@ -15,6 +16,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
+from demo.calls import NOT_UPLOADED
 from demo.limits import FILE_LIFETIME, MAX_FILE_BYTES, SWEEP_EVERY, Limits, tune_malloc
 from demo.pixels import PreprocessError
 
@@ -23,7 +25,6 @@ MAX_PATH_CHARS = 1024  # Gradio's own upload paths are ~100 characters
 QUEUE_SIZE = 32  # waiting events beyond this get "queue full" instead of piling up memory
 SESSIONS = 32  # Gradio keeps each session's last inputs (up to 512 KiB); older sessions are dropped
 THREADS = 8  # worker threads; decoding is further bounded in demo.pixels
-NOT_UPLOADED = "This page reads only files uploaded to it; please upload the image again."
 UNKNOWN_MODEL = "Unknown model: choose one of the models offered on the page."
 
 SHIPPED = frozenset(p for png in EXAMPLES.glob("*.png") for p in (str(png), os.path.realpath(png)))

@@ -5,10 +5,12 @@ attack sends one hostile request the way an outsider would (raw HTTP, no gradio_
 returns an Outcome saying how the server answered; `refused` says it was turned away properly.
 """
 
+import atexit
 import io
 import json
 import os
 import select
+import shutil
 import socket
 import struct
 import tempfile
@@ -146,10 +148,13 @@ def _reply(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, response.text
 
 
+@cache
 def _fifo() -> str:
+    """One FIFO per process, outside the upload folder (removed when the process exits)."""
     folder = tempfile.mkdtemp(prefix="hrnn-attack-")
     path = os.path.join(folder, "digit.png")
     os.mkfifo(path)
+    atexit.register(shutil.rmtree, folder, True)
     return path
 
 

@@ -6,8 +6,9 @@ Every model goes through the demo's own path: demo.classifier.Classifier (the ca
 temperature applied) and demo.preprocess.to_mnist for anything that is a picture. The sets are
 built by tools/handwriting.py with fixed seeds. Columns: accuracy; ECE (15 equal-width bins of
 the top probability); the share of answers shown at >= 90% and how often those are right; the
-share below the card's sure_at ("not sure"). A picture to_mnist finds no ink in counts as wrong,
-at confidence 0. Prints markdown and writes results/evaluation.json.
+share below the card's sure_at ("not sure"). A picture to_mnist finds no ink in, or refuses,
+counts as wrong at confidence 0 ("unreadable"; "read as nothing" in the worst classes).
+Prints markdown and writes results/evaluation.json.
 """
 
 import argparse
@@ -15,6 +16,7 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
-from demo.preprocess import to_mnist
+from demo.preprocess import PreprocessError, to_mnist
 from tools import handwriting
 from tools.paths import REPO, RESULTS
 from train.data import DataError
@@ -54,7 +56,7 @@ def score(probabilities: np.ndarray, labels: np.ndarray, sure_at: float, classes
     right = guess == labels
     confident = top >= CONFIDENT
     unsure = top < sure_at
-    confusion = np.zeros((classes, classes + 1), dtype=np.int64)  # last column: no ink
+    confusion = np.zeros((classes, classes + 1), dtype=np.int64)  # last column: unreadable
     np.add.at(confusion, (labels, np.where(guess < 0, classes, guess)), 1)
     n = len(labels)
     return {
@@ -68,7 +70,7 @@ def score(probabilities: np.ndarray, labels: np.ndarray, sure_at: float, classes
         "wrong_at_confident": int((~right & confident).sum()),
         "not_sure_share": _ratio(unsure.sum(), n) if sure_at > 0 else None,
         "sure_accuracy": _ratio(right[~unsure].sum(), (~unsure).sum()) if sure_at > 0 else None,
-        "no_ink": int((guess < 0).sum()),
+        "unreadable": int((guess < 0).sum()),  # no ink, or refused
         "confusion": confusion.tolist(),
         "worst_classes": worst_classes(confusion, WORST_CLASSES),
     }
@@ -87,7 +89,7 @@ def worst_classes(confusion: np.ndarray, count: int) -> list[str]:
         errors = confusion[label].copy()
         errors[label] = 0
         read_as = int(errors.argmax())
-        what = "no ink" if read_as == classes else str(read_as)
+        what = "nothing" if read_as == classes else str(read_as)
         lines.append(
             f"{label}: {wrong[label]}/{totals[label]} wrong, mostly read as {what} "
             f"({errors[read_as]})"
@@ -117,6 +119,24 @@ def model_facts(name: str, path: Path, classifier: Classifier) -> dict:
     }
 
 
+def code_version() -> dict:
+    """The commit, and which files the preprocessing and models depend on were edited since."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "demo", "tools", "train"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "edited": None}
+    return {"commit": commit, "edited": sorted(line[3:] for line in status.splitlines())}
+
+
 def _shown(path: Path) -> str:
     resolved = path.resolve()
     return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
@@ -142,10 +162,18 @@ def prepare(images: list, direct: bool, size: int, box: int) -> tuple[np.ndarray
     """MNIST-style pixels and which inputs they are (pictures with no ink drop out)."""
     if direct:
         return np.asarray(images), list(range(len(images)))
-    pixels = [to_mnist(image, size, box) for image in images]
+    pixels = [_read(image, size, box) for image in images]
     readable = [i for i, p in enumerate(pixels) if p is not None]
     batch = np.stack([pixels[i] for i in readable]) if readable else np.zeros((0, size, size))
     return batch, readable
+
+
+def _read(image: object, size: int, box: int) -> np.ndarray | None:
+    """to_mnist, with a picture the page would refuse counted like one with no ink."""
+    try:
+        return to_mnist(image, size, box)
+    except PreprocessError:
+        return None
 
 
 def read_all(classifier: Classifier, batch: np.ndarray, readable: list[int], n: int) -> np.ndarray:
@@ -189,6 +217,7 @@ def evaluate(
         }
     return {
         "command": command,
+        "code": code_version(),
         "models": facts,
         "seeds": handwriting.SEEDS,
         "canvas": {"pendigits": handwriting.CANVAS, "brush_px": handwriting.BRUSH},

@@ -1,0 +1,181 @@
+"""tools.evaluate and tools.handwriting: the table's numbers mean what their names say, models are
+read through the demo's own path (the card's calibration applied), and strokes are drawn as
+the page's canvas holds them."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from demo.classifier import DEFAULT_MODEL, Classifier
+from tools import evaluate, handwriting
+from tools.evaluate import calibration, parse_models, score, worst_classes
+from tools.handwriting import BRUSH, CANVAS, DRAWN_SIZE, EvalSet, draw_strokes
+from tools.paths import SAMPLE
+
+# --- the numbers -----------------------------------------------------------------------
+
+
+def test_ece_is_the_share_weighted_gap_between_accuracy_and_confidence():
+    top = np.array([0.95] * 10 + [0.55] * 10)
+    right = np.array([True] * 10 + [True] * 5 + [False] * 5)
+    # bin of 0.95: right 100% vs 95% -> 0.05; bin of 0.55: right 50% vs 55% -> 0.05; half each
+    assert calibration(top, right) == pytest.approx(0.05)
+    assert calibration(np.full(4, 0.9), np.array([True, True, False, False])) == pytest.approx(0.4)
+    assert calibration(np.full(10, 0.9), np.array([True] * 9 + [False])) == pytest.approx(0.0)
+    assert calibration(np.array([]), np.array([], dtype=bool)) == 0.0
+
+
+def one_hot(guesses, confidence: float) -> np.ndarray:
+    probabilities = np.full((len(guesses), 10), (1 - confidence) / 9, np.float32)
+    probabilities[np.arange(len(guesses)), guesses] = confidence
+    return probabilities
+
+
+def test_score_counts_accuracy_confident_answers_not_sure_and_unreadable_pictures():
+    labels = np.array([1, 1, 1, 7, 7, 3])
+    probabilities = np.concatenate(
+        [
+            one_hot([1, 1], 0.99),  # right, confident
+            one_hot([7], 0.95),  # a 1 read as 7, confidently
+            one_hot([7], 0.60),  # right, not sure below 0.7
+            one_hot([1], 0.50),  # a 7 read as 1, not sure
+            np.zeros((1, 10), np.float32),  # a picture with no ink
+        ]
+    )
+    cell = score(probabilities, labels, sure_at=0.7, classes=10)
+    assert (cell["n"], cell["correct"], cell["accuracy"]) == (6, 3, 0.5)
+    assert cell["confident_share"] == 0.5  # 3 of 6 at >= 90%
+    assert cell["confident_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert cell["wrong_at_confident"] == 1
+    assert cell["not_sure_share"] == 0.5  # 0.60, 0.50 and the empty picture
+    assert cell["sure_accuracy"] == pytest.approx(2 / 3, abs=1e-4)
+    assert cell["unreadable"] == 1
+    confusion = np.array(cell["confusion"])
+    assert confusion.shape == (10, 11) and confusion.sum() == 6
+    assert (confusion[1, 7], confusion[7, 1], confusion[3, 10]) == (1, 1, 1)
+    assert cell["worst_classes"][0] == "3: 1/1 wrong, mostly read as nothing (1)"
+
+
+def test_without_sure_at_in_the_card_there_is_no_not_sure_column():
+    cell = score(one_hot([4, 4], 0.5), np.array([4, 4]), sure_at=0.0, classes=10)
+    assert cell["not_sure_share"] is None and cell["sure_accuracy"] is None
+
+
+def test_worst_classes_rank_by_error_rate_and_name_the_usual_mistake():
+    confusion = np.zeros((10, 11), np.int64)
+    np.fill_diagonal(confusion[:, :10], 100)
+    confusion[1, 7], confusion[1, 4] = 12, 3  # 15/115 wrong
+    confusion[9, 3] = 5  # 5/105
+    confusion[4, 9] = 30  # 30/130: the worst
+    assert worst_classes(confusion, 3) == [
+        "4: 30/130 wrong, mostly read as 9 (30)",
+        "1: 15/115 wrong, mostly read as 7 (12)",
+        "9: 5/105 wrong, mostly read as 3 (5)",
+    ]
+    assert worst_classes(np.diag(np.full(10, 5)), 3) == []  # nothing wrong, nothing listed
+
+
+def test_models_are_name_path_pairs_and_default_to_the_shipped_model(tmp_path):
+    assert parse_models(["a=x.onnx", "b=dir/y.onnx"]) == {
+        "a": evaluate.Path("x.onnx"),
+        "b": evaluate.Path("dir/y.onnx"),
+    }
+    assert parse_models(None)["shipped"] == DEFAULT_MODEL
+    with pytest.raises(SystemExit, match="NAME=PATH"):
+        parse_models(["just-a-path.onnx"])
+
+
+# --- the pictures ----------------------------------------------------------------------
+
+
+def strokes(*lines) -> tuple[np.ndarray, ...]:
+    return tuple(np.array(line, np.float32) for line in lines)
+
+
+def test_strokes_are_drawn_black_on_white_at_a_drawn_size_with_gaps_kept():
+    bars = strokes([(0, 0), (0, 300)], [(300, 0), (300, 300)])  # two pen-down strokes
+    image = draw_strokes(bars, np.random.default_rng(0))
+    assert image.shape == (CANVAS, CANVAS) and image.dtype == np.uint8
+    assert image[0, 0] == 255 and image.min() == 0
+    ink = image < 128
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    assert DRAWN_SIZE[0] * CANVAS - 2 <= max(height, width) <= DRAWN_SIZE[1] * CANVAS + 2
+    middle = ink[:, cols[0] + width // 2]
+    assert not middle.any(), "the pen-up jump between the strokes was drawn"
+    assert ink[:, cols[0] + BRUSH // 2].sum() >= height - 2  # a solid bar, brush-wide
+
+
+def test_drawing_is_fixed_by_the_seed():
+    seven = strokes([(0, 0), (90, 0), (40, 200)])
+    first = draw_strokes(seven, np.random.default_rng(4))
+    np.testing.assert_array_equal(first, draw_strokes(seven, np.random.default_rng(4)))
+    assert (first != draw_strokes(seven, np.random.default_rng(5))).any()
+
+
+# --- the command -----------------------------------------------------------------------
+
+
+def recalibrated(tmp_path, temperature: float, sure_at: float):
+    proto = onnx.load(str(DEFAULT_MODEL))
+    for prop in proto.metadata_props:
+        if prop.key == "model_card":
+            card = json.loads(prop.value)
+            card["calibration"] = {"temperature": temperature, "sure_at": sure_at}
+            prop.value = json.dumps(card)
+    path = tmp_path / "calibrated.onnx"
+    onnx.save(proto, str(path))
+    return path
+
+
+@pytest.fixture
+def tiny_sets(monkeypatch):
+    """Twelve MNIST digits read directly, three drawn strokes and a blank page as pictures."""
+    with np.load(SAMPLE) as sample:
+        images, labels = sample["images"][:12], sample["labels"][:12].astype(np.int64)
+    rng = np.random.default_rng(0)
+    one = strokes([(50, 0), (50, 300)])
+    pictures = [draw_strokes(one, rng) for _ in range(3)] + [
+        np.full((CANVAS, CANVAS), 255, np.uint8)
+    ]
+    sets = [
+        EvalSet("digits", "sample", list(images), labels, direct=True),
+        EvalSet("drawn", "test strokes", pictures, np.array([1, 1, 1, 1])),
+    ]
+    monkeypatch.setattr(evaluate, "build_sets", lambda *args: sets)
+    return sets
+
+
+def test_the_command_reads_every_model_through_its_card_and_writes_the_table(
+    tmp_path, tiny_sets, capsys
+):
+    hot = recalibrated(tmp_path, temperature=3.0, sure_at=0.6)
+    out = tmp_path / "evaluation.json"
+    models = ["--models", f"shipped={DEFAULT_MODEL}", f"hot={hot}"]
+    assert evaluate.main([*models, "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["command"].startswith("python -m tools.evaluate --models shipped=")
+    assert result["models"]["hot"]["temperature"] == 3.0
+    assert (
+        result["models"]["shipped"]["weights_sha256"] == result["models"]["hot"]["weights_sha256"]
+    )
+    assert result["seeds"] == handwriting.SEEDS
+    digits = result["sets"]["digits"]["models"]
+    drawn = result["sets"]["drawn"]["models"]
+    assert result["sets"]["drawn"]["n"] == 4 and drawn["shipped"]["unreadable"] == 1
+    assert digits["hot"]["correct"] == digits["shipped"]["correct"]  # same network
+    assert digits["hot"]["mean_confidence"] < digits["shipped"]["mean_confidence"]
+    probabilities = Classifier(hot).predict(tiny_sets[0].images).probabilities
+    assert digits["hot"]["not_sure_share"] == pytest.approx((probabilities.max(1) < 0.6).mean())
+    assert digits["shipped"]["not_sure_share"] is None
+    table = capsys.readouterr().out
+    assert "| digits | 12 | hot |" in table and "| drawn | 4 | shipped |" in table
+
+
+def test_a_missing_model_is_one_sentence_and_exit_status_2(tmp_path, tiny_sets, capsys):
+    missing = tmp_path / "nowhere.onnx"
+    assert evaluate.main(["--models", f"x={missing}", "--out", str(tmp_path / "e.json")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: model file {missing} does not exist"
+    assert not (tmp_path / "e.json").exists()

@@ -2,7 +2,8 @@
 
     python -m tools.soak [--minutes 10] [--idle-seconds 60] [--hostile 3] [--out results/soak.json]
 
-Starts `python demo/app.py` on a free loopback port, warms it up, measures valid requests
+Starts `python demo/app.py` on a free loopback port, warms it up, checks the two memory
+bounds (4 concurrent worst legal uploads; 3 bodies of 40 MB), measures valid requests
 (upload a digit, read it through the queue) from one client on an otherwise idle server, then
 runs the soak: that valid client again, HOSTILE clients cycling through every attack of
 issue 10 (tools.attacks), and one client sending the worst legal upload every HEAVY_EVERY s.
@@ -17,6 +18,7 @@ import random
 import statistics
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +145,36 @@ def run_clients(app: LiveApp, seconds: float, hostile: int, log: Log, into: list
     return samples
 
 
+def burst_checks(app: LiveApp) -> dict:
+    """Issue 10's two memory bounds: 4 concurrent worst legal uploads; 3 bodies of 40 MB."""
+    png, before = attacks.worst_legal_png(), app.rss_bytes()
+    stop, samples = threading.Event(), []
+    sampler = threading.Thread(target=sample_rss, args=(app, samples, stop))
+    sampler.start()
+
+    def one(number: int) -> attacks.Outcome:
+        with as_client(app, 100 + number) as client:
+            return attacks.valid(client, png)
+
+    with ThreadPoolExecutor(4) as pool:
+        read = list(pool.map(one, range(4)))
+    stop.set()
+    sampler.join()
+    time.sleep(2)
+    after_worst = app.rss_bytes()
+    with as_client(app, 99) as client:
+        for route in ("queue/join", "call/classify"):
+            attacks.raw_post(client, route, attacks.megabytes(40), None, "application/json")
+        attacks.multipart(1, 40 * MB, declared=False)(client)
+    time.sleep(2)
+    return {
+        "worst_legal_4_at_once_read": sum(not o.refused for o in read),
+        "worst_legal_4_at_once_peak_above_warm_mb": round((max(samples + [0]) - before) / MB, 1),
+        "worst_legal_retained_mb": round((after_worst - before) / MB, 1),
+        "three_40mb_bodies_retained_mb": round((app.rss_bytes() - after_worst) / MB, 1),
+    }
+
+
 def by_attack(outcomes: list[attacks.Outcome]) -> dict:
     table = {}
     for name in sorted({o.name for o in outcomes}):
@@ -171,6 +203,7 @@ def soak(minutes: float, idle_seconds: float, hostile: int) -> dict:
             attacks.valid(client, attacks.worst_legal_png())
         time.sleep(3)
         warm_rss = app.rss_bytes()
+        bursts = burst_checks(app)
         idle = Log()
         run_clients(app, idle_seconds, 0, idle, idle.valid)
         log = Log()
@@ -178,11 +211,13 @@ def soak(minutes: float, idle_seconds: float, hostile: int) -> dict:
         time.sleep(5)
         final_rss = app.rss_bytes()
         tracebacks = app.log_tail(10**8).count("Traceback")
-        alive = not attacks.valid(httpx.Client(base_url=app.url)).refused
+        with as_client(app, 1) as client:
+            alive = not attacks.valid(client).refused
     slow = [o.name for o in log.hostile if o.seconds > SLOW]
     slow += [f"valid {s:.1f}s" for s in log.valid + log.heavy if s > SLOW]
     idle_p95, soak_p95 = percentile(idle.valid, 95), percentile(log.valid, 95)
     peak = max(samples + [final_rss])
+    peak_4 = bursts["worst_legal_4_at_once_peak_above_warm_mb"]
     return {
         "command": f"python -m tools.soak --minutes {minutes} --idle-seconds {idle_seconds} "
         f"--hostile {hostile}",
@@ -195,6 +230,7 @@ def soak(minutes: float, idle_seconds: float, hostile: int) -> dict:
             "peak": round(peak / MB, 1),
             "final": round(final_rss / MB, 1),
         },
+        "bursts": bursts,
         "idle_valid": summary(idle.valid),
         "soak_valid": summary(log.valid),
         "soak_worst_legal": summary(log.heavy),
@@ -213,6 +249,8 @@ def soak(minutes: float, idle_seconds: float, hostile: int) -> dict:
             "no_5xx": not any(s >= 500 for s in log.statuses + idle.statuses),
             "every_attack_refused": all(o.refused for o in log.hostile),
             "served_after": alive,
+            "worst_legal_peak_under_400_mb": peak_4 < 400,
+            "bodies_retained_under_100_mb": bursts["three_40mb_bodies_retained_mb"] < 100,
         },
     }
 

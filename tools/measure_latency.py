@@ -1,6 +1,6 @@
 """Browser latency and server cost per stroke: this page's canvas vs a stock gr.Sketchpad page.
 
-    python -m tools.measure_latency [--strokes 100] [--no-stock]
+    python -m tools.measure_latency [--strokes 100] [--only page|stock]
     python -m tools.measure_latency --screenshot docs/screenshot.png
 
 Each trial clears, draws one slow stroke (a 7 or a 1, ~0.5 s) with the mouse in headless
@@ -22,11 +22,21 @@ import time
 from pathlib import Path
 
 from tools.liveserver import REPO, running_app
-from tools.pagedriver import DESKTOP, DIGITS, DRAW_ANSWER, clear, draw, launch_chromium, open_page
+from tools.pagedriver import (
+    CANVAS,
+    DESKTOP,
+    DIGITS,
+    DRAW_ANSWER,
+    clear,
+    draw,
+    launch_chromium,
+    open_page,
+)
 
 STROKE_PAUSE_MS = 60  # between the segments of one stroke: a slow, ~0.5 s stroke
 IDLE_SECONDS = 5.0  # the server's CPU with the page open and nobody drawing, measured first
 SHAPES = ("7", "1")
+KEEP = ("what", "machine", "browser", "stroke", "page", "in_process", "stock")  # --only merges
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Installed before the page's scripts: pointer times (capture phase, so before the canvas'
 # own listeners) and, for every change of the answer box, the first frame that shows it.
@@ -87,7 +97,8 @@ def trial(page, shape: str, stock: bool) -> dict:
     else:
         clear(page)
     page.evaluate("() => { const m = window.__hrnn; m.down = []; m.up = []; m.shown = []; }")
-    draw(page, DIGITS[shape], steps=2, pause_ms=STROKE_PAUSE_MS)
+    surface = "#hrnn-stock canvas" if stock else CANVAS
+    draw(page, DIGITS[shape], steps=2, pause_ms=STROKE_PAUSE_MS, selector=surface)
     final = None if stock else page.locator("#hrnn-canvas .hrnn-ink").get_attribute("data-sent")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -124,7 +135,8 @@ def measure(url: str, pid: int, strokes: int, stock: bool) -> dict:
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
-            page = open_page(browser, url, init_script=TIMING_JS, **DESKTOP)
+            ready = "#hrnn-stock canvas" if stock else CANVAS
+            page = open_page(browser, url, init_script=TIMING_JS, ready=ready, **DESKTOP)
             joins = capture_joins(page)
             for shape in SHAPES:  # warm-up, not counted
                 trial(page, shape, stock)
@@ -229,7 +241,11 @@ def screenshot(path: Path, digit: str = "7") -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strokes", type=int, default=100)
-    parser.add_argument("--no-stock", action="store_true", help="skip the stock 'before' page")
+    parser.add_argument(
+        "--only",
+        choices=["page", "stock"],
+        help="measure one page and keep the other's numbers from --out (runs stay under 5 min)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "results" / "browser_latency.json")
     parser.add_argument("--screenshot", type=Path, help="only save a screenshot of a drawn 7")
     parser.add_argument("--serve-stock", action="store_true", help=argparse.SUPPRESS)
@@ -238,22 +254,31 @@ def main(argv: list[str] | None = None) -> None:
         return serve_stock()
     if args.screenshot:
         return screenshot(args.screenshot)
+    old = json.loads(args.out.read_text()) if args.only and args.out.is_file() else {}
+    old = {k: v for k, v in old.items() if k in KEEP or k.startswith(("command_", "load_"))}
     result = {
-        "command": " ".join(["python -m tools.measure_latency", *sys.argv[1:]]),
+        **old,
+        "what": "stroke_end_to_answer: pointerup -> first frame showing the answer to the final "
+        "ink; first_guess_during_stroke: pointerdown -> first frame showing a guess while the pen "
+        "is down; server CPU from /proc/<pid>/stat (utime+stime), idle baseline measured first",
+        f"command_{args.only or 'both'}": " ".join(
+            ["python -m tools.measure_latency", *sys.argv[1:]]
+        ),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
         "browser": "Chromium (headless, --disable-gpu: software GL), loopback, 1280x900",
-        "load_before": "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
+        f"load_before_{args.only or 'both'}": "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
         "stroke": f"one stroke (a 7 or a 1), mouse, {STROKE_PAUSE_MS} ms pause per segment",
     }
-    with running_app() as app:
-        result["page"] = measure(app.url, app.process.pid, args.strokes, stock=False)
-    joins = result["page"].pop("_joins")
-    result["in_process"] = in_process_cost(joins)
-    if not args.no_stock:
+    if args.only != "stock":
+        with running_app() as app:
+            result["page"] = measure(app.url, app.process.pid, args.strokes, stock=False)
+        joins = result["page"].pop("_joins")
+        result["in_process"] = in_process_cost(joins)
+    if args.only != "page":
         with running_app(("-m", "tools.measure_latency", "--serve-stock")) as app:
             result["stock"] = measure(app.url, app.process.pid, args.strokes, stock=True)
         result["stock"].pop("_joins")
-    result["load_after"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    result[f"load_after_{args.only or 'both'}"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
     for name in ("page", "stock"):
         if name in result:
             part = result[name]
@@ -263,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{part['server_cpu_ms_per_stroke']} ms/stroke (above idle "
                 f"{part['server_cpu_ms_per_stroke_above_idle']}), {part['requests']} requests"
             )
-    print(f"in-process: {result['in_process']}")
+    print(f"in-process: {result.get('in_process')}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

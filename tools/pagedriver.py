@@ -47,13 +47,13 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def open_page(browser, url: str, init_script: str | None = None, **context):
+def open_page(browser, url: str, init_script: str | None = None, ready: str = CANVAS, **context):
     """A fresh page (own context) on the app, ready to draw; context: viewport, touch, theme."""
     page = browser.new_context(**(context or DESKTOP)).new_page()
     if init_script:
         page.add_init_script(init_script)
     page.goto(url)
-    page.wait_for_selector(CANVAS, timeout=60_000)
+    page.wait_for_selector(ready, timeout=60_000)
     page.wait_for_selector(f"{DRAW_ANSWER}[data-state]", timeout=60_000)
     return page
 

@@ -13,7 +13,7 @@ from demo.lines import ruled_lines
 
 PAPER_SIDE = 96  # paper (the light falling on it) is estimated at this coarse size
 PAPER_WINDOW = 0.3  # closing window, share of the shorter side: wider than strokes
-SHADOW_FLOOR = 0.35  # local paper is never taken darker than this share of the lit paper
+SHADOW_FLOOR = 0.45  # paper is never darker than this share of the lit paper: ink is
 SCAN_SIDE = 256  # lines, specks and pieces are judged at this size
 FLAT, TAIL = 0.15, 0.2  # ink is light only if nothing is FLAT darker than the paper (TAIL %)
 MIN_CONTRAST = 0.1  # peak ink contrast (0..1, relative to the paper) below this is blank
@@ -21,7 +21,8 @@ LOW, HIGH = 0.25, 0.75  # soft ink cut, as shares of the peak contrast
 FAINT = 0.1  # ruled lines are looked for in contrast over this share of the peak
 BAND = 0.15  # ink touching an edge and lying mostly this close to it is table or frame
 THIN_LINE = 0.03  # a piece thinner than this share of the picture, across it, is an edge
-FRAME, INNER = 0.7, 0.0005  # a piece this wide and tall, with this much ink inside, is a frame
+EDGE_LONG = 0.75  # an edge piece this long is table, not a part of a digit touching the edge
+FRAME = 0.7  # a piece this wide and tall with ink inside it is a frame
 SPECK_FRACTION = 0.1  # pieces lighter than this share of the digit's main piece are specks
 NEAR = 0.35  # pieces within this share of the main piece's size belong to the same digit
 
@@ -40,6 +41,10 @@ def contrast(luma: np.ndarray, dark_ink: bool | None = None) -> np.ndarray:
     # closing: dark things narrower than the window go; the extra 2 px keep a hard shadow
     # edge's blend (after upsampling) on the lit side, where it cannot pass for ink
     paper = _min_filter(_max_filter(small, window), window + 2)
+    # a stroke along an edge is half as wide to the window: there, if paper beyond the edge
+    # shows it far darker than any shadow (a tight crop's stroke), it is ink
+    edged = _min_filter(_max_filter(small, window, np.inf), window + 2, np.inf)
+    paper = np.where(paper < SHADOW_FLOOR * edged, edged, paper)
     lit = float(np.percentile(paper, 90))
     paper = np.maximum(paper, SHADOW_FLOOR * lit)
     if factor > 1 or paper.shape != luma.shape:
@@ -76,17 +81,25 @@ def _ink_is_dark(small: np.ndarray, window: int) -> bool:
 def soft_ink(raw: np.ndarray) -> np.ndarray | None:
     """Contrast -> ink 0..1 with faint noise cut relative to the ink's peak; None if blank."""
     coarse, _ = coarsen(raw)
-    height, width = coarse.shape
-    inside = coarse[
-        int(BAND * height) : height - int(BAND * height),
-        int(BAND * width) : -int(BAND * width) or None,
-    ]
-    peak = float(inside.max()) if inside.size else 0.0
-    if peak < MIN_CONTRAST:  # the ink's peak, away from a table or frame along the edges
-        peak = float(coarse.max())
+    peak = _peak(coarse)
     if peak < MIN_CONTRAST:
         return None
     return np.clip((raw - LOW * peak) / ((HIGH - LOW) * peak), 0.0, 1.0)
+
+
+def has_edges(raw: np.ndarray) -> bool:
+    """Whether any ink has an edge: uneven light leaves only a smooth residue of contrast."""
+    coarse, _ = coarsen(raw)
+    return float((coarse - _box(coarse, 5)).max()) >= MIN_CONTRAST / 2
+
+
+def _peak(coarse: np.ndarray) -> float:
+    """The ink's peak contrast, away from a table or frame along the edges if any is there."""
+    height, width = coarse.shape
+    rows, cols = int(BAND * height), int(BAND * width)
+    inside = coarse[rows : height - rows, cols : width - cols]
+    peak = float(inside.max()) if inside.size else 0.0
+    return peak if peak >= MIN_CONTRAST else float(coarse.max())
 
 
 def keep_digit(ink: np.ndarray, raw: np.ndarray, lines: bool = True) -> np.ndarray | None:
@@ -96,12 +109,12 @@ def keep_digit(ink: np.ndarray, raw: np.ndarray, lines: bool = True) -> np.ndarr
     mask = coarse > 0
     if lines:
         faint, _ = coarsen(raw)
-        unlined = mask & ~ruled_lines(faint > FAINT * faint.max())
+        unlined = mask & ~ruled_lines(faint > FAINT * _peak(faint), coarse > 0.5)
         if coarse[unlined].sum() > SPECK_FRACTION * coarse[mask].sum():
             mask = unlined
     if not mask.any():
         return None
-    labels = _components(_max_filter(mask, 3))  # pieces a pixel apart are one piece
+    labels = _components(mask)
     labels, weights = labels[mask], coarse[mask]
     keep = _digit_pieces(mask.shape, labels, np.nonzero(mask), weights)
     kept = np.zeros(coarse.shape, np.float32)
@@ -129,17 +142,17 @@ def _digit_pieces(shape, labels, where, weights) -> np.ndarray:
     across = ((top == 0) & (bottom == height - 1)) | ((left == 0) & (right == width - 1))
     edge = np.where(across & thin, 1.0, edge)  # shadow edges, folds, the page's edge
     main = int((mass * np.maximum(1 - edge, 0.1) ** 2).argmax())
-    inner = ~touches & (mass >= INNER * height * width)
-    inner &= (top > top[main]) & (bottom < bottom[main]) & (left > left[main])
-    inner &= right < right[main]
+    inner = ~touches & (top > top[main]) & (bottom < bottom[main])
+    inner &= (left > left[main]) & (right < right[main])
     rim = np.count_nonzero((ys == 0) | (ys == height - 1) | (xs == 0) | (xs == width - 1))
     framed = rim > 0.5 * (2 * height + 2 * width - 4)  # ink all round: the page on a table
     if (framed or tall[main] >= FRAME * height and wide[main] >= FRAME * width) and inner.any():
-        edge[main] = 1.0  # a frame (the table around the page) with a digit inside it
+        edge[touches] = 1.0  # a frame (the table around the page) with a digit inside it
         main = int(np.where(inner, mass, 0.0).argmax())
     keep = np.zeros(count, bool)
     keep[main] = True
-    ok = (edge <= 0.6) & (mass >= SPECK_FRACTION * mass[main])
+    long = (tall >= EDGE_LONG * height) | (wide >= EDGE_LONG * width)
+    ok = ~((edge > 0.6) & long) & (mass >= SPECK_FRACTION * mass[main])  # not table, no speck
     box = np.array([top[main], left[main], bottom[main], right[main]], float)
     while True:  # grow: a piece near the kept ones may bring another into reach
         reach = NEAR * max(box[2] - box[0], box[3] - box[1]) + 1
@@ -170,12 +183,15 @@ def _label_min(labels: np.ndarray, values: np.ndarray, count: int) -> np.ndarray
     return out
 
 
-def _running(plane: np.ndarray, size: int, op, axis: int) -> np.ndarray:
+def _running(plane: np.ndarray, size: int, op, axis: int, fill: float | None) -> np.ndarray:
     """1-D running max/min of odd `size` along `axis`, edges repeated, in O(log size) passes."""
     half = size // 2
     pad = [(0, 0), (0, 0)]
     pad[axis] = (half, half)
-    padded = np.pad(plane, pad, mode="edge")
+    if fill is None:
+        padded = np.pad(plane, pad, mode="edge")
+    else:
+        padded = np.pad(plane, pad, constant_values=fill)
     length = plane.shape[axis]
     span, out = 1, padded
     while span * 2 <= size:
@@ -188,12 +204,13 @@ def _running(plane: np.ndarray, size: int, op, axis: int) -> np.ndarray:
     return op(first, last)
 
 
-def _max_filter(plane: np.ndarray, size: int) -> np.ndarray:
-    return _running(_running(plane, size, np.maximum, 0), size, np.maximum, 1)
+def _max_filter(plane: np.ndarray, size: int, fill: float | None = None) -> np.ndarray:
+    """Running max over size x size; beyond the edges: the edge repeated, or `fill`."""
+    return _running(_running(plane, size, np.maximum, 0, fill), size, np.maximum, 1, fill)
 
 
-def _min_filter(plane: np.ndarray, size: int) -> np.ndarray:
-    return _running(_running(plane, size, np.minimum, 0), size, np.minimum, 1)
+def _min_filter(plane: np.ndarray, size: int, fill: float | None = None) -> np.ndarray:
+    return _running(_running(plane, size, np.minimum, 0, fill), size, np.minimum, 1, fill)
 
 
 def _box(plane: np.ndarray, size: int) -> np.ndarray:

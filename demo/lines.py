@@ -14,14 +14,15 @@ LINE_SLOPES = np.tan(np.radians(np.arange(-15, 15.5, 1.0)))  # tilts tried, each
 DETECT_SIDE = 128  # lines are found at this size (fewer tilts to try), removed at full size
 
 
-def ruled_lines(mask: np.ndarray) -> np.ndarray:
-    """Which pixels of the ink `mask` (bool) are ruled lines, near horizontal or vertical."""
+def ruled_lines(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """Which pixels of `mask` (bool: faint ink too, so lines are whole) are ruled lines, near
+    horizontal or vertical; where `ink` (bool: clear ink) crosses a line, the line stays."""
     lines = np.zeros_like(mask)
     if min(mask.shape) < LINE_MIN_SIDE:
         return lines
     for transpose in (False, True):
-        plane = mask.T if transpose else mask
-        hits = _remove_mask(plane, _find(plane))
+        plane, strokes = (mask.T, ink.T) if transpose else (mask, ink)
+        hits = _remove_mask(plane, strokes, _find(plane))
         lines |= hits.T if transpose else hits
     return lines
 
@@ -74,7 +75,7 @@ def _thin_bands(cover: np.ndarray, thick: int) -> list[tuple[np.ndarray, float]]
     return bands
 
 
-def _remove_mask(plane: np.ndarray, lines: list) -> np.ndarray:
+def _remove_mask(plane: np.ndarray, strokes: np.ndarray, lines: list) -> np.ndarray:
     """Ink pixels on the lines, except columns where a stroke crosses or runs along them (ink
     just beyond either side).
 
@@ -96,7 +97,7 @@ def _remove_mask(plane: np.ndarray, lines: list) -> np.ndarray:
         if band.size == 0:
             continue
         low, high = band.min() - 2, band.max() + 2  # and its soft, wobbling edges
-        crossed = _near(plane, centre + low - 2, reach) | _near(plane, centre + high + 2, reach)
+        crossed = _near(strokes, centre + low - 2, reach) | _near(strokes, centre + high + 2, reach)
         for offset in range(low, high + 1):
             row = centre + offset
             ok = (row >= 0) & (row < height) & ~crossed

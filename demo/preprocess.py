@@ -9,10 +9,10 @@ import math
 import numpy as np
 from PIL import Image
 
-from demo.ink import contrast, keep_digit, soft_ink
+from demo.ink import contrast, has_edges, keep_digit, soft_ink
 from demo.pixels import PreprocessError, read_planes
 
-MAX_COVERAGE = 0.75  # ink over this share of the picture leaves no paper: not a digit on paper
+MAX_COVERAGE = 0.9  # ink over this share of the picture leaves no paper to read a digit on
 DOT_RATIO, DOT_EXTENT = 2.5, 0.1  # a blob < 2.5 stroke widths long and < 10% of the canvas
 MNIST_STROKE = 2.4  # median stroke width of MNIST test digits, measured as `stroke_width` does
 STROKE_RANGE = (0.6, 1.6)  # MNIST's own widths (5-95%), times MNIST_STROKE: left as drawn
@@ -49,7 +49,7 @@ def find_ink(image: object) -> np.ndarray | None:
         return None
     if ink.mean() > MAX_COVERAGE:
         raise PreprocessError("The image is mostly ink; draw one digit on a plain background.")
-    return keep_digit(ink, raw, lines=on_paper)
+    return keep_digit(ink, raw, lines=on_paper) if has_edges(raw) else None
 
 
 def stroke_width(mask: np.ndarray) -> float:

@@ -14,7 +14,7 @@ FRAMES = ((640, 480), (480, 640))  # both ways round; small, so an evaluation st
 DIGIT_HEIGHT = (0.25, 0.6)  # of the frame's shorter side
 ROTATION = 12.0  # degrees either way: a phone held a little crooked
 SHADOW_DEPTH = (0.15, 0.55)  # share of the light a shadow takes away
-EXIF_TURNS = {90: 8, 180: 3, 270: 6}  # stored counter-clockwise turn -> EXIF Orientation tag
+EXIF_TURNS = {90: 6, 180: 3, 270: 8}  # stored counter-clockwise turn -> EXIF Orientation tag
 PENS = ((0.05, 0.05, 0.08), (0.1, 0.15, 0.45), (0.2, 0.2, 0.22))  # black, blue, grey felt pen
 
 

@@ -109,15 +109,14 @@ def scan_of(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return grey.clip(0, 255).astype(np.uint8)
 
 
-def mnist_sets(data_dir: str | Path | None = None, pictures: bool = True) -> list[EvalSet]:
+def mnist_sets(data_dir: str | Path | None = None) -> list[EvalSet]:
     """MNIST test read directly and as pictures, plus redrawn and fat-brush canvases of it."""
     images, labels, source = load_mnist_test(data_dir)
     labels = labels.astype(np.int64)
-    sets = [EvalSet("mnist_test", source, list(images), labels, direct=True)]
-    if pictures:
-        sets.append(
-            EvalSet("mnist_test_picture", f"{source}, through to_mnist", list(images), labels)
-        )
+    sets = [
+        EvalSet("mnist_test", source, list(images), labels, direct=True),
+        EvalSet("mnist_test_picture", f"{source}, through to_mnist", list(images), labels),
+    ]
     pick = np.random.default_rng(SEEDS["mnist_pick"]).permutation(len(images))[:REDRAW_COUNT]
     for name, brush, what in (
         ("mnist_redrawn", REDRAW_BRUSH, "1-2x"),

@@ -232,3 +232,15 @@ def test_stroke_end_to_answer_is_fast(page):
         samples.append(1000 * (time.perf_counter() - started))
     print(f"stroke end -> answer (driver clock): median {statistics.median(samples):.0f} ms")
     assert statistics.median(samples) <= LATENCY_MEDIAN_MS, samples
+
+
+def test_a_shipped_example_is_read_when_clicked(page, request):
+    """Examples are found by our own file name in their picture (Gradio gives them no label)."""
+    upload_tab(page)
+    example = page.get_by_role("button").filter(has=page.locator("img[src*='drawn_7']"))
+    if example.count() == 0:
+        pytest.skip("no drawn_7.png example shipped")
+    example.first.click()
+    got = wait_upload_answer(page, "reading")
+    request.getfixturevalue("expect_correct_digits")
+    assert got["digit"] == "7"

@@ -71,6 +71,8 @@ def epoch_line(row: dict) -> str:
     parts.append(f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}")
     if "val_acc" in row:
         parts.append(f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}")
+    if "val_pen_acc" in row:
+        parts.append(f"writers loss {row['val_pen_loss']:.4f} acc {row['val_pen_acc']:.4f}")
     parts.append(f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.4f}")
     parts.append(f"{row['train_seconds']:.1f}s")
     return " | ".join(parts)

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import torch
 
+from train import pendigits
 from train import step as step_fns
 from train.augment import AugmentConfig, augment
 from train.config import make_config
+from train.data import DataError
 from train.device import describe_device, pick_device
 from train.model import HRNN
+from train.render import render
 
 # (label, batch, threads, cuda graphs, bf16 autocast, torch.compile)
 CPU_SETTINGS = [
@@ -97,11 +100,29 @@ def augment_ms(device: torch.device, batch: int = 128, repeats: int = 50) -> flo
     return 1000 * statistics.median(times)
 
 
+def render_ms(device: torch.device, batch: int = 128, repeats: int = 20) -> float:
+    """Median ms to draw `batch` pendigits strokes (the writers recipe's extra work per sample)."""
+    points, ids, _ = pendigits.pack(pendigits.read_pendigits(pendigits.find_file())[:batch])
+    points, ids = torch.from_numpy(points).to(device), torch.from_numpy(ids).to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        started = time.perf_counter()
+        render(points, ids, generator)
+        _sync(device)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tools.train_benchmark", description=__doc__)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, help="steps per timed block (default: by device)")
     parser.add_argument("--blocks", type=int, default=5, help="timed blocks; the median is kept")
+    parser.add_argument(
+        "--only", help="run only the settings whose label contains this (e.g. 'batch 128')"
+    )
     parser.add_argument("--json", type=Path, default=Path("results/train_benchmark.json"))
     args = parser.parse_args(argv)
     device = pick_device(args.device)
@@ -109,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     settings = CUDA_SETTINGS if device.type == "cuda" else CPU_SETTINGS
     steps = args.steps or (200 if device.type == "cuda" else 5)
     for label, batch, threads, graphs, bf16, compiled in settings:
+        if args.only and args.only not in label:
+            continue
         if threads:
             torch.set_num_threads(threads)
         rate = measure(device, batch, graphs, bf16, steps, args.blocks, compiled)
@@ -124,6 +147,11 @@ def main(argv: list[str] | None = None) -> None:
         "augment_ms_per_batch_128": round(augment_ms(device), 3),
     }
     print(f"augmentation: {result['augment_ms_per_batch_128']} ms per batch of 128")
+    try:
+        result["render_ms_per_128_pen_digits"] = round(render_ms(device), 3)
+        print(f"stroke rendering: {result['render_ms_per_128_pen_digits']} ms per 128 pen digits")
+    except DataError as error:  # no pendigits file on this machine
+        print(f"stroke rendering not measured: {error}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")

@@ -73,6 +73,8 @@ def shown(reading: Reading, number: int | None = None) -> dict:
             f"Not sure: maybe {reading.label}, or {reading.runner_up} "
             f"({reading.confidence:.0%} for {reading.label}). {reading.precision} model."
         )
+    if reading.approximate:
+        message = message[:-1] + ": its confidences are approximate (quantized weights)."
     return {
         "state": "reading",
         "message": message,

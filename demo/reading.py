@@ -25,6 +25,7 @@ class Reading:
     rows: np.ndarray  # (28, classes) float32: belief after reading rows 1..k
     sure_at: float  # the card's threshold: below it the answer is a guess between two
     precision: str  # "float32" or "int8"
+    approximate: bool = False  # the card says its confidences drift from float32's (int8)
 
     @property
     def ranked(self) -> list[int]:
@@ -82,4 +83,5 @@ def read(classifier: Classifier, image: object) -> Reading | None:
         rows=prediction.row_probabilities[0],
         sure_at=card.sure_at,
         precision=card.precision,
+        approximate=bool(card.raw.get("approximate_confidence", False)),
     )

@@ -151,6 +151,8 @@ def test_int8_reading_names_its_model(models):
         pytest.skip("no int8 model shipped")
     answer = app.read_drawing(_value(_png(_one)), models, "int8")
     assert answer["model"] == "int8" and "int8 model" in answer["message"]
+    if models.get("int8").card.raw.get("approximate_confidence"):
+        assert answer["message"].endswith("its confidences are approximate (quantized weights).")
 
 
 def test_no_upload_is_the_upload_prompt(models):

@@ -6,6 +6,7 @@ in training or all held out, so held-out accuracy is accuracy on strangers.
 """
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def read_pendigits(path: str | Path) -> list[PenDigit]:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as error:
+        except (OSError, EOFError, zlib.error) as error:
             raise DataError(f"{path}: broken gzip ({error})") from None
     try:
         lines = raw.decode("ascii").splitlines()
@@ -60,6 +61,7 @@ def _parse(lines: list[str], source: str) -> list[PenDigit]:
     label = writer = None
     strokes: list[np.ndarray] = []
     points: list[tuple[int, int]] | None = None  # the stroke being drawn, None while pen is up
+    started = 0  # the line of the digit's .SEGMENT
 
     def finish(number: int) -> None:
         if label is None:
@@ -67,9 +69,9 @@ def _parse(lines: list[str], source: str) -> list[PenDigit]:
         if points is not None:
             raise DataError(f"{source}:{number}: a digit ends while the pen is still down")
         if not strokes:
-            raise DataError(f"{source}:{number}: digit {label!r} has no pen strokes")
+            raise DataError(f"{source}:{started}: digit {label!r} has no pen strokes")
         if writer is None:
-            raise DataError(f"{source}:{number}: digit {label!r} has no .COMMENT with its writer")
+            raise DataError(f"{source}:{started}: digit {label!r} has no .COMMENT with its writer")
         digits.append(PenDigit(label, writer, tuple(strokes)))
 
     for number, line in enumerate(lines, start=1):
@@ -85,6 +87,7 @@ def _parse(lines: list[str], source: str) -> list[PenDigit]:
                     f'{source}:{number}: a .SEGMENT needs a digit label in quotes "0"-"9"'
                 )
             label, writer, strokes, points = int(text[1]), None, [], None
+            started = number
         elif keyword == ".COMMENT" and label is not None:
             if len(words) < 3 or not words[2].isdigit():
                 raise DataError(f"{source}:{number}: .COMMENT needs 'label writer sequence'")

@@ -21,6 +21,9 @@ IMPORT_NAME = {"pillow": "PIL"}  # distribution name -> import name where they d
 NEVER_IN_DEMO = {"torch", "train", "export", "tools", "tests", "matplotlib", "torchvision"}
 BLOCKED = NEVER_IN_DEMO | {"sklearn", "onnx", "onnxscript", "playwright"}
 STDLIB = set(sys.stdlib_module_names)
+# The request guard works at gradio's own ASGI layer; gradio requires starlette and
+# gradio_client, so the Space has them whenever it has gradio.
+SERVED_BY_GRADIO = {"starlette", "gradio_client"}
 
 
 def requirements() -> dict[str, str]:
@@ -64,7 +67,8 @@ def test_requirements_are_the_demo_runtime_and_no_training_stack():
     assert set(names) == {"numpy", "onnxruntime", "gradio", "pillow"}
     assert not NEVER_IN_DEMO & set(names)
     pinned = (REPO / "requirements.txt").read_text()
-    assert re.search(r"^gradio==6\.31\.0$", pinned, re.M), "live.js is tested on gradio 6.31.0"
+    # A tested range, not a pin: the page uses only gr.HTML's documented extension points.
+    assert re.search(r"^gradio>=6\.31,<7$", pinned, re.M), "the e2e tests run gradio 6.31"
 
 
 @pytest.mark.parametrize("import_name", sorted(set(requirements().values())))
@@ -74,7 +78,7 @@ def test_each_requirement_is_importable(import_name):
 
 @pytest.mark.parametrize("path", sorted((REPO / "demo").glob("*.py")), ids=lambda p: p.name)
 def test_demo_modules_import_only_the_runtime(path):
-    allowed = set(requirements().values()) | {"demo"} | STDLIB
+    allowed = set(requirements().values()) | {"demo"} | STDLIB | SERVED_BY_GRADIO
     module_level, anywhere = imports(path)
     assert module_level <= allowed, f"{path.name} imports {module_level - allowed} at load"
     assert not anywhere & NEVER_IN_DEMO, f"{path.name} imports {anywhere & NEVER_IN_DEMO}"

@@ -13,6 +13,7 @@ from demo.ink import contrast, has_edges, keep_digit, soft_ink
 from demo.pixels import PreprocessError, read_planes
 
 MAX_COVERAGE = 0.9  # ink over this share of the picture leaves no paper to read a digit on
+CORE, SOFT_EDGE = 0.5, 0.1  # the crop: ink above CORE (0..1), and fainter ink this near it
 DOT_RATIO, DOT_EXTENT = 2.5, 0.1  # a blob < 2.5 stroke widths long and < 10% of the canvas
 MNIST_STROKE = 2.4  # median stroke width of MNIST test digits, measured as `stroke_width` does
 STROKE_RANGE = (0.6, 1.6)  # MNIST's own widths (5-95%), times MNIST_STROKE: left as drawn
@@ -164,10 +165,20 @@ def _even_strokes(fine: np.ndarray) -> np.ndarray:
 def _normalise(
     ink: np.ndarray, image_size: int, digit_box: int, strokes: bool
 ) -> np.ndarray | None:
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    core = ink > CORE  # faint tails (a remnant of a ruled line) do not stretch the crop,
+    rows, cols = np.flatnonzero(core.any(axis=1)), np.flatnonzero(core.any(axis=0))
     if rows.size == 0:
         return None
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    reach = 1 + round(SOFT_EDGE * max(rows[-1] - rows[0], cols[-1] - cols[0]))  # soft edges do
+    box = [
+        max(0, rows[0] - reach),
+        rows[-1] + reach + 1,
+        max(0, cols[0] - reach),
+        cols[-1] + reach + 1,
+    ]
+    crop = ink[box[0] : box[1], box[2] : box[3]]
+    rows, cols = np.flatnonzero(crop.any(axis=1)), np.flatnonzero(crop.any(axis=0))
+    crop = crop[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     small = max(crop.shape) < DOT_EXTENT * max(ink.shape)
     if small and max(crop.shape) < DOT_RATIO * stroke_width(crop > 0.5):
         return None

@@ -21,13 +21,14 @@ from tools.photos import photo
 PHOTO_SIZE = (4000, 3000)  # 12 megapixels, as a phone stores it
 RUNS = 15  # timed runs of the photo (median); the drawing gets 10x as many
 _MEMORY_PROBE = """
-import json, resource, sys
+import json, sys
 from demo.preprocess import to_mnist
-with open("/proc/self/status") as status:
-    before = next(int(line.split()[1]) for line in status if line.startswith("VmRSS"))
+def status(key):  # VmHWM, not ru_maxrss: that one keeps the forking parent's size across exec
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) for line in lines if line.startswith(key)) / 1024
+before = status("VmRSS")
 to_mnist(sys.argv[1])
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"before_mb": before / 1024, "after_mb": after / 1024}))
+print(json.dumps({"before_mb": before, "after_mb": status("VmHWM")}))
 """
 
 

@@ -101,6 +101,11 @@ def _ratio(part, whole) -> float | None:
     return round(float(part) / float(whole), 4) if whole else None
 
 
+def _recipe_name(recipe: object) -> str | None:
+    """Cards name their recipe; cards before the one-Config change held the recipe's dict."""
+    return recipe.get("name") if isinstance(recipe, dict) else recipe
+
+
 def model_facts(name: str, path: Path, classifier: Classifier) -> dict:
     """What the JSON needs to say which model this was: file, weights and recipe."""
     card = classifier.card.raw
@@ -110,7 +115,7 @@ def model_facts(name: str, path: Path, classifier: Classifier) -> dict:
         "path": _shown(path),
         "file_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "weights_sha256": card.get("weights_sha256"),
-        "recipe": training.get("recipe", {}).get("name"),
+        "recipe": _recipe_name(training.get("recipe")),
         "training_command": training.get("command"),
         "precision": card.get("precision"),
         "temperature": classifier.card.temperature,

@@ -6,6 +6,7 @@ route and queue calls are checked for shape before Gradio sees them.
 """
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import time
@@ -160,6 +161,12 @@ QUEUE = SimpleNamespace(
 BLOCKS = SimpleNamespace(fns=FNS, _queue=QUEUE)
 
 
+def run_async(coroutine) -> None:
+    """asyncio.run in a thread of its own: Playwright's session-wide loop may run in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
 def call(
     path, chunks=(b"",), headers=None, method="POST", delay=0.0, query=b"", scope=None, guard=None
 ):
@@ -201,7 +208,7 @@ def call(
     }
     middleware = guard or limits.Limits(echo, BLOCKS)
     middleware.app = echo
-    asyncio.run(middleware(scope, receive, send))
+    run_async(middleware(scope, receive, send))
     status = sent[0]["status"]
     body = sent[1]["body"]
     return status, (seen["body"] if status == 200 else json.loads(body)["detail"])
@@ -416,7 +423,7 @@ def test_a_stream_may_wait_for_a_disconnect_as_long_as_it_likes(monkeypatch):
         "query_string": b"session_hash=live",
         "headers": [],
     }
-    asyncio.run(limits.Limits(stream, BLOCKS)(scope, receive, send))
+    run_async(limits.Limits(stream, BLOCKS)(scope, receive, send))
     assert [m.get("status", m.get("body")) for m in sent] == [200, b"done"]
 
 

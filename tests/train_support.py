@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.paths import SAMPLE
-
+# Run as a script by tests (kill, torchrun) from anywhere: no import of tools/ here.
+SAMPLE = Path(__file__).resolve().parent / "data" / "mnist_test_sample.npz"
 CHECKSUMS_ENV = "HRNN_TEST_CHECKSUMS"
 LAUNCHER = Path(__file__).resolve()
 TINY_ARGS = ["--row-hidden", "8", "--col-hidden", "8", "--no-progress", "--device", "cpu"]

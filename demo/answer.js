@@ -63,7 +63,7 @@ function render(value) {
   part("sure").textContent = !reading
     ? ""
     : answer.sure
-      ? `${Math.round(100 * answer.confidence)}% sure`
+      ? `${Math.floor(100 * answer.confidence)}% sure` // floored: 99.7% is never "100% sure"
       : `Not sure: maybe ${answer.label}, or ${answer.runner_up}`;
   part("top").replaceChildren(
     ...(reading ? answer.top : []).map(([name, p]) => {

@@ -7,6 +7,7 @@ numbers that the server would otherwise walk through on every answer.
 """
 
 import base64
+import math
 from pathlib import Path
 
 import gradio as gr
@@ -59,19 +60,24 @@ def refusal(message: str, number: int | None = None) -> dict:
     return {"state": "error", "message": message, "for": number}
 
 
+def percent(probability: float) -> str:
+    """Floored, so that 99.7% is never shown as "100%": certainty the model does not have."""
+    return f"{math.floor(100 * probability)}%"
+
+
 def shown(reading: Reading, number: int | None = None) -> dict:
     """A reading as the page draws it and the API returns it: the CLI's record and more."""
     top = reading.ranked[:TOP]
     if reading.sure:
         message = (
-            f"Read as {reading.label} ({reading.confidence:.0%} sure); the guess settled on "
+            f"Read as {reading.label} ({percent(reading.confidence)} sure); the guess settled on "
             f"{reading.label} after row {reading.settled_row} of {len(reading.rows)}. "
             f"{reading.precision} model."
         )
     else:
         message = (
             f"Not sure: maybe {reading.label}, or {reading.runner_up} "
-            f"({reading.confidence:.0%} for {reading.label}). {reading.precision} model."
+            f"({percent(reading.confidence)} for {reading.label}). {reading.precision} model."
         )
     if reading.approximate:
         message = message[:-1] + ": its confidences are approximate (quantized weights)."

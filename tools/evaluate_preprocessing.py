@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
 
 from demo.classifier import DEFAULT_MODEL, Classifier
 from demo.preprocess import to_mnist
-from tools import photos
+from tools import handwriting, photos
+from tools.handwriting import scan_of
 from tools.paths import REPO, RESULTS, SAMPLE, SHARED_DATA
 from tools.speed import measure_speed
 
@@ -71,36 +71,9 @@ def draw_on_canvas(
     canvas: int = CANVAS,
     brush: tuple[float, float] = (0.0, 0.06),
 ) -> np.ndarray:
-    """A 28x28 MNIST digit redrawn like a sketchpad composite: uint8 RGB, black ink on white.
-
-    Strokes widen by a random fraction in `brush` of the digit's height on each side; MNIST's
-    own strokes are ~12% of the height, so (0, 0.06) spans 1x to 2x MNIST's width.
-    """
-    rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
-    crop = Image.fromarray(digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
-    height = int(rng.uniform(0.25, 0.7) * canvas)
-    width = min(round(crop.width * height / crop.height), int(0.7 * canvas))
-    ink = crop.resize((max(1, width), height), Image.Resampling.BILINEAR)
-    for _ in range(int(rng.uniform(*brush) * height)):
-        ink = ink.filter(ImageFilter.MaxFilter(3))
-    sheet = Image.new("L", (canvas, canvas))
-    top = int(rng.integers(0, canvas - ink.height + 1))
-    sheet.paste(ink, (int(rng.integers(0, canvas - ink.width + 1)), top))
-    paper = 255 - np.asarray(sheet)
+    """handwriting.draw_on_canvas as the RGB composite a sketchpad hands over."""
+    paper = handwriting.draw_on_canvas(digit, rng, brush, canvas)
     return np.repeat(paper[:, :, None], 3, axis=2)
-
-
-def scan_of(ink: np.ndarray, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
-    """Ink (0..1, 1 = ink, any size) made to look like a scanned uint8 grey image of it."""
-    size = size or int(rng.integers(12, 25)) * 8
-    ink = Image.fromarray(np.asarray(ink, dtype=np.float32))
-    ink = np.asarray(ink.resize((size, size), Image.Resampling.BICUBIC)).clip(0, 1)
-    margin = [int(m) for m in rng.integers(size // 8, size // 2, size=4)]
-    ink = np.pad(ink, ((margin[0], margin[1]), (margin[2], margin[3])))
-    paper, pen = rng.uniform(200, 245), rng.uniform(10, 70)
-    shade = np.linspace(0, rng.uniform(-20, 20), ink.shape[1])[None, :]
-    grey = paper + shade - (paper - pen) * ink + rng.normal(0, 6, ink.shape)
-    return grey.clip(0, 255).astype(np.uint8)
 
 
 def accuracy(classifier: Classifier, images: list, labels: np.ndarray) -> dict:

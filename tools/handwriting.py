@@ -76,29 +76,32 @@ def draw_strokes(
 
 
 def draw_on_canvas(
-    digit: np.ndarray, rng: np.random.Generator, brush: tuple[float, float] = REDRAW_BRUSH
+    digit: np.ndarray,
+    rng: np.random.Generator,
+    brush: tuple[float, float] = REDRAW_BRUSH,
+    canvas: int = REDRAW_CANVAS,
 ) -> np.ndarray:
     """A 28x28 MNIST digit redrawn as a sketchpad composite: uint8, black ink on white.
 
-    Same recipe as tools/evaluate_preprocessing.py: 25-70% of a 400 px canvas, anywhere on it,
-    strokes widened by a random share in `brush` of the height on each side.
+    25-70% of the canvas, anywhere on it, strokes widened by a random share in `brush` of the
+    height on each side (MNIST's strokes are ~12% of it: (0, 0.06) spans 1x-2x their width).
     """
     rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
     crop = Image.fromarray(digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
-    height = int(rng.uniform(0.25, 0.7) * REDRAW_CANVAS)
-    width = min(round(crop.width * height / crop.height), int(0.7 * REDRAW_CANVAS))
+    height = int(rng.uniform(0.25, 0.7) * canvas)
+    width = min(round(crop.width * height / crop.height), int(0.7 * canvas))
     ink = crop.resize((max(1, width), height), Image.Resampling.BILINEAR)
     for _ in range(int(rng.uniform(*brush) * height)):
         ink = ink.filter(ImageFilter.MaxFilter(3))
-    sheet = Image.new("L", (REDRAW_CANVAS, REDRAW_CANVAS))
-    top = int(rng.integers(0, REDRAW_CANVAS - ink.height + 1))
-    sheet.paste(ink, (int(rng.integers(0, REDRAW_CANVAS - ink.width + 1)), top))
+    sheet = Image.new("L", (canvas, canvas))
+    top = int(rng.integers(0, canvas - ink.height + 1))
+    sheet.paste(ink, (int(rng.integers(0, canvas - ink.width + 1)), top))
     return 255 - np.asarray(sheet)
 
 
-def scan_of(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def scan_of(ink: np.ndarray, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
     """Ink (0..1, 1 = ink) as a scanned uint8 grey page: 96-192 px, margins, shading, noise."""
-    size = int(rng.integers(12, 25)) * 8
+    size = size or int(rng.integers(12, 25)) * 8
     ink = Image.fromarray(np.asarray(ink, dtype=np.float32))
     ink = np.asarray(ink.resize((size, size), Image.Resampling.BICUBIC)).clip(0, 1)
     margin = [int(m) for m in rng.integers(size // 8, size // 2, size=4)]

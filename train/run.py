@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from train import pendigits
 from train.augment import AugmentConfig, augment
 from train.calibrate import calibrate
 from train.checkpoint import (
@@ -26,10 +25,10 @@ from train.checkpoint import (
     safe_load,
 )
 from train.config import Config, hyperparameters
-from train.data import dataset_checksums, load_split
+from train.data import dataset_checksums
+from train.datasets import draw_strokes, split_data, stroke_data
 from train.device import describe_device, pick_device, synchronize
 from train.model import HRNN, HRNNConfig
-from train.render import render
 from train.report import epoch_line, write_outputs
 from train.step import (
     capture_step,
@@ -39,9 +38,6 @@ from train.step import (
     make_step,
     set_learning_rate,
 )
-
-VALIDATION_SEED = 20150601  # the validation split and renders never move with --seed
-RENDER_CHUNK = 512  # digits rendered at once: bounds the renderer's memory
 
 
 class TrainError(Exception):
@@ -144,9 +140,9 @@ def train(r: Run) -> None:
 
 def end_of_epoch(r: Run, row: dict) -> None:
     """Validate and test, keep the best epoch by validation, checkpoint, write metrics."""
-    for split, key in (("val", "val"), ("val_pen", "val_pen"), ("test", "test")):
+    for split in ("val", "val_pen", "test"):
         if split in r.data and len(r.data[split][0]):
-            row[f"{key}_loss"], row[f"{key}_acc"], _ = evaluate(r.model, *r.data[split])
+            row[f"{split}_loss"], row[f"{split}_acc"], _ = evaluate(r.model, *r.data[split])
     r.metrics.append(row)
     r.say(epoch_line(row))
     score = selection_score(row)
@@ -171,20 +167,6 @@ def selection_score(row: dict) -> float | None:
     """Validation accuracy, averaged over MNIST and held-out writers when both exist."""
     scores = [row[k] for k in ("val_acc", "val_pen_acc") if k in row]
     return sum(scores) / len(scores) if scores else None
-
-
-def draw_strokes(strokes, copies: int, seed: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`copies` fresh renders of every stroke digit as uint8 images, from (seed, epoch) alone."""
-    points, stroke_ids, labels = strokes
-    generator = torch.Generator(device=points.device)
-    generator.manual_seed(seed * 7_919 + epoch * 104_729 + 1)
-    images = []
-    for _ in range(copies):
-        for start in range(0, len(points), RENDER_CHUNK):
-            chunk = slice(start, start + RENDER_CHUNK)
-            images.append(render(points[chunk], stroke_ids[chunk], generator))
-    drawn = torch.cat(images).mul_(255).round_().to(torch.uint8)
-    return drawn, labels.repeat(copies)
 
 
 def progress_bar(total: int, description: str, enabled: bool):
@@ -216,8 +198,9 @@ def setup(config: Config) -> Run:
     if config.init_from:
         start = load_weights(config.init_from, model.config)
         model.load_state_dict(start.state_dict())
-    data, training_data = split_data(config)
-    strokes, pen_val = stroke_data(config, training_data)
+    data, mnist_used = split_data(config)
+    strokes, pen_val, pen_used = stroke_data(config)
+    training_data = mnist_used + ([pen_used] if pen_used else [])
     if pen_val is not None:
         data["val_pen"] = pen_val
     if (
@@ -281,63 +264,6 @@ def setup(config: Config) -> Run:
             r.optimizer = make_optimizer(model, config, capturable=False)
             r.step = make_step(trained, r.optimizer, config, bf16=config.bf16)
     return r
-
-
-def split_data(config: Config) -> tuple[dict, list[dict]]:
-    """MNIST train / validation / test as uint8 arrays; validation is carved from train."""
-    images, labels = load_split("train", config.data_dir, download=config.download)
-    test_images, test_labels = load_split("test", config.data_dir, download=config.download)
-    order = np.random.default_rng(VALIDATION_SEED).permutation(len(images))
-    val_index, train_index = np.sort(order[: config.val_size]), np.sort(order[config.val_size :])
-    if config.limit_train:
-        train_index = train_index[: config.limit_train]
-        val_index = val_index[: config.limit_train // 4 if config.val_size else 0]
-    if config.limit_test:
-        test_images, test_labels = (
-            test_images[: config.limit_test],
-            test_labels[: config.limit_test],
-        )
-    data = {
-        "train": (images[train_index], labels[train_index]),
-        "val": (images[val_index], labels[val_index]),
-        "test": (test_images, test_labels),
-    }
-    used = [
-        {
-            "name": "MNIST training set (LeCun & Cortes)",
-            "licence": "CC BY-SA 3.0",
-            "samples": len(train_index),
-        }
-    ]
-    return data, used
-
-
-def stroke_data(config: Config, training_data: list[dict]):
-    """Packed pendigits training writers, and the validation writers drawn once, plainly seeded."""
-    if not config.pendigits:
-        return None, None
-    train_digits, val_digits, _ = pendigits.writer_splits(
-        pendigits.read_pendigits(pendigits.find_file(config.pendigits_path))
-    )
-    if config.limit_train:
-        train_digits, val_digits = (
-            train_digits[: config.limit_train],
-            val_digits[: config.limit_train // 4],
-        )
-    training_data.append(
-        {
-            "name": pendigits.SOURCE,
-            "licence": pendigits.LICENCE,
-            "samples": len(train_digits),
-            "writers": len({d.writer for d in train_digits}),
-            "renders_per_epoch": config.pendigits,
-        }
-    )
-    points, ids, labels = pendigits.pack(val_digits)
-    generator = torch.Generator().manual_seed(VALIDATION_SEED)
-    drawn = render(torch.from_numpy(points), torch.from_numpy(ids), generator)
-    val = (drawn.mul_(255).round_().to(torch.uint8).numpy(), labels)
-    return pendigits.pack(train_digits), val
 
 
 def start_or_resume(config: Config, hparams: dict, model: HRNN, rank: int) -> dict | None:

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from demo.ink import contrast, has_edges, keep_digit, soft_ink
+from demo.page import drop_table
 from demo.pixels import PreprocessError, read_planes
 
 MAX_COVERAGE = 0.9  # ink over this share of the picture leaves no paper to read a digit on
@@ -45,6 +46,8 @@ def find_ink(image: object) -> np.ndarray | None:
     if found is None:
         return None
     raw, on_paper = found
+    if on_paper:
+        raw = drop_table(raw)
     ink = soft_ink(raw)
     if ink is None:
         return None

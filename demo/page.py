@@ -1,0 +1,58 @@
+"""The page in a photo: what lies around it (a table, a desk, the dark beyond a scanner's lid)
+is not ink, even though it is darker than the paper and touches the digit through ruled lines.
+
+Found before any ink is cut, so that neither the cut (relative to the ink's peak) nor the
+choice of the digit's pieces is made on the table: broad contrast along the picture's edges,
+with ruled lines cut off it (an opening wider than a line), framing ink left inside the page.
+"""
+
+import numpy as np
+
+from demo.ink import BAND, MIN_CONTRAST, _components, _max_filter, _min_filter, coarsen
+
+TABLE_CUT = 0.25  # share of the peak contrast that counts as table (a table is never faint)
+LINE_GAP = 5  # opening window (coarse px): cuts ruled lines off the table, keeps broad areas
+RIM = 0.5  # a piece covering this share of the picture's rim frames the page...
+EDGE_SHARE, EDGE_LONG = 0.8, 0.75  # ...as does one lying along an edge and most of it long
+INSIDE = 0.002  # and some ink (this share of the picture) must remain inside the page
+RIM_OFF = 0.05  # ink inside may reach the rim here and there (ruled lines), not along it
+MIN_SIDE = 64  # a picture smaller than this (coarse px) is a scan or crop: no table to find
+
+
+def drop_table(raw: np.ndarray) -> np.ndarray:
+    """`raw` contrast with the table or frame around the page set to paper (0), if there is
+    one with ink inside it; otherwise `raw` unchanged (a tight crop's digit touching the
+    edges is no table: nothing is left inside it)."""
+    coarse, factor = coarsen(raw)
+    peak = float(coarse.max())
+    if peak < MIN_CONTRAST or min(coarse.shape) < MIN_SIDE:
+        return raw
+    mask = coarse > TABLE_CUT * peak
+    broad = _max_filter(_min_filter(mask.astype(np.float32), LINE_GAP, 1.0), LINE_GAP, 0.0) > 0
+    if not broad.any():
+        return raw
+    labels = _components(broad)
+    table = np.zeros(int(labels.max()) + 1, bool)
+    height, width = broad.shape
+    rim = np.zeros_like(broad)
+    rim[[0, -1], :] = rim[:, [0, -1]] = True
+    band = np.zeros_like(broad)
+    rows, cols = max(1, int(BAND * height)), max(1, int(BAND * width))
+    band[:rows], band[-rows:], band[:, :cols], band[:, -cols:] = True, True, True, True
+    for label in np.unique(labels[broad & rim]):
+        piece = broad & (labels == label)
+        ys, xs = np.nonzero(piece)
+        long = np.ptp(ys) + 1 >= EDGE_LONG * height or np.ptp(xs) + 1 >= EDGE_LONG * width
+        covers = np.count_nonzero(piece & rim) / np.count_nonzero(rim)
+        along = np.count_nonzero(piece & band) / ys.size
+        table[label] = covers >= RIM or (long and along >= EDGE_SHARE)
+    found = table[labels] & broad
+    if not found.any():
+        return raw
+    around = _max_filter(found.astype(np.float32), 2 * LINE_GAP + 1, 0.0) > 0
+    inside = mask & ~around
+    off = np.count_nonzero(inside & rim) / np.count_nonzero(rim)
+    if np.count_nonzero(inside) < INSIDE * mask.size or off > RIM_OFF:
+        return raw  # nothing inside, or ink running off the picture: a digit touching the edges
+    keep = np.repeat(np.repeat(~around, factor, axis=0), factor, axis=1)
+    return raw * keep[: raw.shape[0], : raw.shape[1]]

@@ -231,7 +231,7 @@ def test_thick_brush_strokes_are_thinned_toward_mnist_width(mnist):
 def test_hairlines_are_thickened_toward_mnist_width():
     pen = 255 - (ring(size=1000, thickness=0.002, centre=(500, 500), radius=300) * 255)
     out = to_mnist(pen.astype(np.uint8))
-    assert stroke_width(out > 127) >= 0.55 * MNIST_STROKE  # brought to MNIST's thinnest
+    assert stroke_width(out > 127) >= 0.7 * MNIST_STROKE  # near MNIST's median (was 0.55x)
     assert stroke_width(out > 127) > stroke_width(to_mnist(pen, strokes=False) > 127) + 0.3
 
 

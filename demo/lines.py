@@ -1,7 +1,8 @@
 """Ruled lines and margins: thin straight lines across the page, which are paper, not digit.
 
 Found as rows of a sheared ink mask that are covered end to end; removed except where a
-stroke of the digit crosses them (ink just above and just below the line).
+stroke of the digit crosses them (ink just above and just below the line) or lies on them
+(clear ink thicker, across the line, than the line itself).
 """
 
 import numpy as np
@@ -11,6 +12,7 @@ LINE_THICK = 0.015  # ...when no thicker than this share of the height (min 1 px
 LINE_FAMILY, LINE_ALONE = 3, 0.85  # ...and one of a family, or alone across nearly all of it
 LINE_MIN_SIDE = 64  # pictures smaller than this (tiny scans) have no ruled lines to find
 LINE_SLOPES = np.tan(np.radians(np.arange(-15, 15.5, 1.0)))  # tilts tried, each way round
+ALONG = 1  # clear ink over 1 px thicker than the line, across it, is a stroke on it: kept
 DETECT_SIDE = 128  # lines are found at this size (fewer tilts to try), removed at full size
 
 
@@ -85,6 +87,8 @@ def _remove_mask(plane: np.ndarray, strokes: np.ndarray, lines: list) -> np.ndar
     hits = np.zeros_like(plane)
     height, width = plane.shape
     cols = np.arange(width)
+    runs = _runs(strokes)  # how thick the clear ink is across the (near-horizontal) lines
+    thickest = max(1.0, LINE_THICK * height)
     for slope, start, half in lines:
         centre = np.round(start + slope * cols).astype(int)
         reach = int(np.ceil(half)) + 1
@@ -97,12 +101,25 @@ def _remove_mask(plane: np.ndarray, strokes: np.ndarray, lines: list) -> np.ndar
         if band.size == 0:
             continue
         low, high = band.min() - 2, band.max() + 2  # and its soft, wobbling edges
+        thin = min(thickest, band.max() - band.min() + 1) + ALONG  # this line's own width
         crossed = _near(strokes, centre + low - 2, reach) | _near(strokes, centre + high + 2, reach)
         for offset in range(low, high + 1):
             row = centre + offset
             ok = (row >= 0) & (row < height) & ~crossed
+            ok[ok] = runs[row[ok], cols[ok]] <= thin
             hits[row[ok], cols[ok]] |= plane[row[ok], cols[ok]]
     return hits
+
+
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """For each pixel of `mask`, the length of the vertical run of True it lies in (else 0)."""
+    down, up = np.zeros(mask.shape, np.int32), np.zeros(mask.shape, np.int32)
+    for row in range(mask.shape[0]):
+        above = down[row - 1] if row else 0
+        down[row] = (above + 1) * mask[row]
+        below = up[-row] if row else 0
+        up[-row - 1] = (below + 1) * mask[-row - 1]
+    return np.where(mask, down + up - 1, 0)
 
 
 def _near(plane: np.ndarray, rows: np.ndarray, reach: int) -> np.ndarray:

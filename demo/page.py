@@ -50,8 +50,8 @@ def drop_table(raw: np.ndarray) -> np.ndarray:
     if not found.any():
         return raw
     around = _max_filter(found.astype(np.float32), 2 * LINE_GAP + 1, 0.0) > 0
-    inside = mask & ~around
-    off = np.count_nonzero(inside & rim) / np.count_nonzero(rim)
+    inside = (coarse > MIN_CONTRAST) & ~around  # faint pencil too: not cut by the table's peak
+    off = np.count_nonzero(mask & ~around & rim) / np.count_nonzero(rim)
     if np.count_nonzero(inside) < INSIDE * mask.size or off > RIM_OFF:
         return raw  # nothing inside, or ink running off the picture: a digit touching the edges
     keep = np.repeat(np.repeat(~around, factor, axis=0), factor, axis=1)

@@ -152,7 +152,17 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         )
         gr.Markdown(ABOUT)
         quiet = {"show_progress": "hidden", "trigger_mode": "always_last"}
-        canvas.ink(on_drawing, [canvas, precision], drawn, api_visibility="private", **quiet)
+        # Drawing reads skip the queue (demo.limits bounds them instead): a queued call costs
+        # the server more CPU than the read itself (python -m tools.measure_latency).
+        canvas.ink(
+            on_drawing,
+            [canvas, precision],
+            drawn,
+            api_visibility="private",
+            queue=False,
+            preprocess=False,
+            **quiet,
+        )
         upload.change(
             on_upload, [upload, precision], uploaded, api_name="classify", preprocess=False, **quiet
         )

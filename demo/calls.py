@@ -16,7 +16,7 @@ from gradio_client import utils as client_utils
 
 MAX_DATA_ITEMS = 8  # the page's events take at most 3 inputs
 SESSION_HASH = re.compile(r"[A-Za-z0-9_-]{1,64}")
-DIRECT = ("/run/", "/api/")  # only events that skip the queue by design (loading an example)
+DIRECT = ("/run/", "/api/")  # events that skip the queue by design: examples, drawing reads
 NOT_UPLOADED = "This page reads only files uploaded to it; please upload the image again."
 
 
@@ -119,11 +119,19 @@ def _check_inputs(fn, data: list) -> None:
 
 
 def _check_direct_inputs(fn, data: list) -> None:
-    """Events outside the queue run at once, so only ones we can check fully: example clicks."""
+    """Events outside the queue run at once, so only ones we can check fully: example clicks,
+    and the drawing's reads (its ink, which the handler checks whole, and a model name)."""
     if len(data) != len(fn.inputs):
         raise Rejected(422, f"This event takes {len(fn.inputs)} inputs.")
-    for block, value in zip(fn.inputs, data, strict=True):
-        if not isinstance(block, gr.Dataset):
+    for number, (block, value) in enumerate(zip(fn.inputs, data, strict=True), start=1):
+        if isinstance(block, gr.Dataset):
+            if type(value) is not int or not 0 <= value < len(block.samples):
+                raise Rejected(422, "No such example.")
+        elif isinstance(block, gr.HTML):
+            if value is not None and not isinstance(value, dict):
+                raise Rejected(422, f"Input {number} is not a value this page sends.")
+        elif isinstance(block, gr.Radio):
+            if value is not None and value not in [choice for _, choice in block.choices]:
+                raise Rejected(422, f"Input {number} is not a value this page sends.")
+        else:
             raise Rejected(404, "Not found.")
-        if type(value) is not int or not 0 <= value < len(block.samples):
-            raise Rejected(422, "No such example.")

@@ -6,7 +6,8 @@
 const SIZE = 280; // the ink PNG's side, as the server checks it
 const RADIUS = 12; // brush radius on the 280 px ink: strokes ~1/12 of a digit, like MNIST
 const FIRST_GUESS_MS = 120; // a stroke this long gets a first guess while it is drawn...
-const LIVE_MS = 200; // ...and a fresh one at most this often until the pen lifts
+const LIVE_MS = 200; // ...and a fresh one at most this often until the pen lifts,
+const TICK_MS = 40; // looked for this often, so a pen resting mid-stroke gets its guess too
 
 const root = element.querySelector(".hrnn-ink");
 const answerName = root.dataset.answer; // the answer box this canvas feeds
@@ -16,7 +17,8 @@ const clearButton = root.querySelector('[data-action="clear"]');
 const ink = document.createElement("canvas");
 ink.width = ink.height = SIZE;
 const strokes = [];
-let current = null; // the stroke being drawn: {id, points}
+let current = null; // the stroke being drawn: {id, points, started, sentPoints}
+let ticker = null;
 let sentAt = 0;
 let sent = 0;
 let answered = 0; // the highest send number whose answer is on screen
@@ -66,8 +68,8 @@ function paint() {
 
 function send(final) {
   // Only the ink leaves the page: black on transparent, SIZE x SIZE, as PNG. A guess while
-  // drawing waits until the previous one is answered; the final ink always goes.
-  if (!final && answered < sent) return;
+  // drawing waits until the previous one is answered; the final ink always goes. True if sent.
+  if (!final && answered < sent) return false;
   const empty = strokes.length === 0 && !current;
   if (!empty) paintOn(ink, "#000");
   sent += 1;
@@ -76,11 +78,12 @@ function send(final) {
   props.value = { ink: empty ? "" : ink.toDataURL("image/png"), n: sent };
   if (!empty) {
     trigger("ink");
-    return;
+    return true;
   }
   answered = sent;
   const detail = { answer: answerName, n: sent };
   document.dispatchEvent(new CustomEvent("hrnn-cleared", { detail }));
+  return true;
 }
 
 document.addEventListener("hrnn-answered", (event) => {
@@ -92,12 +95,23 @@ function at(event) {
   return [((event.clientX - box.left) / box.width) * SIZE, ((event.clientY - box.top) / box.height) * SIZE];
 }
 
+function liveGuess() {
+  // While the pen is down: a guess once the stroke is FIRST_GUESS_MS old, then every LIVE_MS,
+  // and only when there is new ink since the last one (a resting pen costs the server nothing).
+  const now = performance.now();
+  if (!current || now - current.started < FIRST_GUESS_MS || now - sentAt < LIVE_MS) return;
+  const points = current.points.length;
+  if (points !== current.sentPoints && send(false)) current.sentPoints = points;
+}
+
 screen.addEventListener("pointerdown", (event) => {
   if (current || (event.pointerType === "mouse" && event.button !== 0)) return;
   event.preventDefault();
   screen.setPointerCapture(event.pointerId);
-  current = { id: event.pointerId, points: [at(event)], started: performance.now() };
+  current = { id: event.pointerId, points: [at(event)], started: performance.now(), sentPoints: 0 };
   paint();
+  clearInterval(ticker);
+  ticker = setInterval(liveGuess, TICK_MS);
 });
 
 screen.addEventListener("pointermove", (event) => {
@@ -105,12 +119,13 @@ screen.addEventListener("pointermove", (event) => {
   const samples = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
   for (const sample of samples.length ? samples : [event]) current.points.push(at(sample));
   paint();
-  const now = performance.now();
-  if (now - current.started >= FIRST_GUESS_MS && now - sentAt >= LIVE_MS) send(false);
+  liveGuess();
 });
 
 function finish(event) {
   if (!current || event.pointerId !== current.id) return;
+  clearInterval(ticker);
+  ticker = null;
   strokes.push(current);
   current = null;
   paint();

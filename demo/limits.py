@@ -6,6 +6,7 @@ and /run bodies go through demo.calls before Gradio sees them: a 4xx sentence, n
 """
 
 import asyncio
+import contextlib
 import ctypes
 import ipaddress
 import json
@@ -27,6 +28,9 @@ UPLOADS_AT_ONCE = 8  # uploads in flight (each streams to disk); more wait ...
 UPLOAD_WAIT = 10.0  # ... this long for a turn, then are told the server is busy
 PER_CLIENT_UPLOADS = 4  # one client's uploads in flight
 PER_CLIENT_EVENTS = 8  # one client's events waiting or running (the queue holds 32)
+DIRECT_AT_ONCE = 4  # drawing reads outside the queue (each ~5-10 ms of CPU); more wait ...
+DIRECT_WAIT = 2.0  # ... this long for a turn, then are told the server is busy
+PER_CLIENT_DIRECT = 2  # one client's drawing reads in flight (the page sends one at a time)
 FILE_LIFETIME, SWEEP_EVERY = 600, 300  # uploads older than 10 min go, swept every 5 min ...
 UPLOAD_WINDOW = FILE_LIFETIME + SWEEP_EVERY  # ... so the disk holds at most this window's uploads
 CLIENT_UPLOAD_BYTES = 150 * 2**20  # one client's uploads per window (~150 phone photos)
@@ -45,6 +49,8 @@ class Limits:
         self.app, self.blocks = app, blocks
         self.uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
         self.uploading: dict[str, int] = {}  # client -> uploads in flight
+        self.direct = asyncio.Semaphore(DIRECT_AT_ONCE)
+        self.reading: dict[str, int] = {}  # client -> drawing reads in flight
         self.uploaded: dict[int, Counter] = {}  # minute -> client -> bytes taken in
 
     async def __call__(self, scope, receive, send):
@@ -67,11 +73,18 @@ class Limits:
             if not known_stream(route, scope, self.blocks):
                 raise Rejected(404, "No such session or event.")  # Gradio aborts such streams
             if route.startswith(QUEUED + DIRECT) and scope["method"] == "POST":
+                client = client_key(scope.get("client"), headers)
                 if route.startswith(QUEUED):
-                    self._check_share(client_key(scope.get("client"), headers))
+                    self._check_share(client)
                 body = await _read_all(receive, limit)
                 check_call(route, body, self.blocks)
-                return await self.app(scope, _replay(body, receive), tracked_send)
+                if route.startswith(QUEUED):
+                    return await self.app(scope, _replay(body, receive), tracked_send)
+                # Outside the queue (a drawing's read): bounded here instead, per client and all.
+                too_many = "You have too many drawings being read; please wait for the answers."
+                slot = _slot(self.direct, self.reading, client, PER_CLIENT_DIRECT, too_many)
+                async with slot(DIRECT_WAIT):
+                    return await self.app(scope, _replay(body, receive), tracked_send)
             if route == "/upload":
                 counted = _counting(receive, limit, _boundary(headers))
                 return await self._upload(scope, counted, tracked_send, headers)
@@ -90,24 +103,16 @@ class Limits:
     async def _upload(self, scope, receive, send, headers: dict) -> None:
         """Uploads take one of UPLOADS_AT_ONCE slots, at most PER_CLIENT_UPLOADS per client."""
         client = client_key(scope.get("client"), headers)
-        if self.uploading.get(client, 0) >= PER_CLIENT_UPLOADS:
-            raise Rejected(429, "You are uploading too many files at once; please wait.")
+        too_many = "You are uploading too many files at once; please wait."
+        slot = _slot(self.uploads, self.uploading, client, PER_CLIENT_UPLOADS, too_many)
         self._check_disk(client)
-        try:
-            await asyncio.wait_for(self.uploads.acquire(), UPLOAD_WAIT)
-        except asyncio.TimeoutError:
-            raise Rejected(503, "The server is busy; please try again in a moment.") from None
-        self.uploading[client] = self.uploading.get(client, 0) + 1
-        try:
-            return await self.app(scope, receive, send)
-        finally:
-            self.uploads.release()
-            minute = int(time.monotonic() // 60)
-            taken = self.uploaded.setdefault(minute, Counter())
-            taken[client] += max(receive.size, MIN_UPLOAD_CHARGE)
-            self.uploading[client] -= 1
-            if not self.uploading[client]:
-                del self.uploading[client]
+        async with slot(UPLOAD_WAIT):
+            try:
+                return await self.app(scope, receive, send)
+            finally:
+                minute = int(time.monotonic() // 60)
+                taken = self.uploaded.setdefault(minute, Counter())
+                taken[client] += max(receive.size, MIN_UPLOAD_CHARGE)
 
     def _check_disk(self, client: str) -> None:
         """Uploads stay on disk up to UPLOAD_WINDOW: bound one client's share and everyone's."""
@@ -118,6 +123,31 @@ class Limits:
             raise Rejected(503, "The server has taken all the uploads it can for now; try later.")
         if sum(c[client] for c in self.uploaded.values()) >= CLIENT_UPLOAD_BYTES:
             raise Rejected(429, "You have uploaded a lot in the last minutes; please wait a while.")
+
+
+def _slot(shared: asyncio.Semaphore, mine: dict, client: str, per_client: int, too_many: str):
+    """A turn at `shared` (awaited up to `wait` s); a client holds or awaits at most per_client."""
+
+    @contextlib.asynccontextmanager
+    async def turn(wait: float):
+        if mine.get(client, 0) >= per_client:
+            raise Rejected(429, too_many)
+        mine[client] = mine.get(client, 0) + 1  # counted while waiting too: no race past the cap
+        try:
+            try:
+                await asyncio.wait_for(shared.acquire(), wait)
+            except asyncio.TimeoutError:
+                raise Rejected(503, "The server is busy; please try again in a moment.") from None
+            try:
+                yield
+            finally:
+                shared.release()
+        finally:
+            mine[client] -= 1
+            if not mine[client]:
+                del mine[client]
+
+    return turn
 
 
 def client_key(peer: tuple | None, headers) -> str:
@@ -164,9 +194,7 @@ def _route(path: str) -> str:
 def _limit(route: str) -> int:
     if route == "/upload":
         return UPLOAD_BODY
-    if route.startswith(DIRECT):
-        return SMALL_BODY
-    return JOIN_BODY if route.startswith(QUEUED) else SMALL_BODY
+    return JOIN_BODY if route.startswith(QUEUED + DIRECT) else SMALL_BODY
 
 
 def _check_length(headers: dict, limit: int) -> None:

@@ -138,10 +138,13 @@ FNS = {
         api_name="classify", api_visibility="public", queue=True, inputs=[IMAGE, MODEL]
     ),
     1: SimpleNamespace(
-        api_name="on_drawing", api_visibility="private", queue=True, inputs=[gr.Textbox(), MODEL]
+        api_name="on_drawing", api_visibility="private", queue=False, inputs=[gr.HTML(), MODEL]
     ),
     2: SimpleNamespace(
         api_name="load_example", api_visibility="undocumented", queue=False, inputs=[EXAMPLES]
+    ),
+    3: SimpleNamespace(  # no such event on the page: a file input outside the queue
+        api_name="unchecked", api_visibility="private", queue=False, inputs=[IMAGE]
     ),
 }
 
@@ -288,11 +291,69 @@ def direct(fn_index, data):
 def test_only_example_clicks_skip_the_queue_and_only_with_a_real_index():
     assert direct(2, [1])[0] == 200
     assert direct(0, [None, "float32"]) == (404, "Not found.")  # classify: queue only
-    assert direct(1, ["ink", "float32"]) == (404, "Not found.")
+    assert direct(3, [None]) == (404, "Not found.")  # files never skip the queue's checks
     assert direct(7, [0]) == (404, "Unknown fn_index.")
     for bad in ([2], [-1], ["0"], [True], [None], [{"index": 0}]):
         assert direct(2, bad) == (422, "No such example."), bad
     assert direct(2, [])[0] == 422
+
+
+def test_drawing_reads_skip_the_queue_with_an_object_and_a_known_model_only():
+    assert direct(1, [{"ink": "", "n": 1}, "int8"])[0] == 200
+    assert direct(1, [None, None])[0] == 200  # the handler answers these with the empty state
+    for ink in ("ink", 7, ["ink"]):
+        assert direct(1, [ink, "float32"]) == (422, "Input 1 is not a value this page sends.")
+    for model in ("float64", 8, ["int8"], {"name": "int8"}):
+        assert direct(1, [{}, model]) == (422, "Input 2 is not a value this page sends.")
+    assert direct(1, [{}]) == (422, "This event takes 2 inputs.")
+
+
+def drawing_reads_at_once(clients: list[str], hold: float = 0.3) -> list[int]:
+    """Send one drawing read per client all at once to an app that takes `hold` s each."""
+
+    async def slow(scope, receive, send):
+        await asyncio.sleep(hold)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    guard = limits.Limits(slow, BLOCKS)
+    body = json.dumps({"data": [{}, None], "fn_index": 1, "session_hash": "abc123"}).encode()
+
+    async def one(client: str) -> int:
+        sent, messages = [], [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive():
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/gradio_api/run/predict",
+                 "query_string": b"", "headers": [], "client": (client, 1)}  # fmt: skip
+        await guard(scope, receive, send)
+        return sent[0]["status"]
+
+    async def everyone():
+        return await asyncio.gather(*(one(client) for client in clients))
+
+    statuses = []
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        statuses = pool.submit(asyncio.run, everyone()).result()
+    return statuses
+
+
+def test_one_client_has_at_most_a_few_drawing_reads_in_flight():
+    statuses = drawing_reads_at_once(["93.184.216.34"] * (limits.PER_CLIENT_DIRECT + 2))
+    assert statuses.count(200) == limits.PER_CLIENT_DIRECT and statuses.count(429) == 2
+
+
+def test_drawing_reads_beyond_the_servers_share_wait_then_hear_it_is_busy(monkeypatch):
+    monkeypatch.setattr(limits, "DIRECT_WAIT", 0.1)  # shorter than a read: the late ones give up
+    clients = [f"151.101.1.{k}" for k in range(limits.DIRECT_AT_ONCE + 3)]
+    statuses = drawing_reads_at_once(clients)
+    assert statuses.count(200) == limits.DIRECT_AT_ONCE and statuses.count(503) == 3
+    monkeypatch.setattr(limits, "DIRECT_WAIT", 1.0)  # longer than a read: everyone gets a turn
+    assert drawing_reads_at_once(clients) == [200] * len(clients)
 
 
 @pytest.mark.parametrize(
@@ -442,6 +503,7 @@ def test_serve_launches_with_the_public_limits_whatever_the_caller_asks(monkeypa
         gr.Examples([[EXAMPLE]], inputs=[image])
         image.change(lambda x: x, image, image)
     demo.queue(max_size=500)
+    assert demo._queue.sleep_when_free < guard.QUEUE_POLL  # the knob serve() turns still exists
     launched = {}
     monkeypatch.setattr(demo, "launch", lambda **kwargs: launched.update(kwargs))
     monkeypatch.setattr(guard, "tune_malloc", lambda: None)
@@ -455,6 +517,7 @@ def test_serve_launches_with_the_public_limits_whatever_the_caller_asks(monkeypa
     assert launched["css"] == "x" and launched["state_session_capacity"] == guard.SESSIONS
     assert [m.cls for m in launched["app_kwargs"]["middleware"]] == [limits.Limits]
     assert demo.api_open is False and demo._queue.max_size == guard.QUEUE_SIZE
+    assert demo._queue.sleep_when_free == guard.QUEUE_POLL
     assert demo.delete_cache == (limits.SWEEP_EVERY, limits.FILE_LIFETIME)
     cached = set().union(*(b.temp_files for b in demo.blocks.values() if hasattr(b, "temp_files")))
     kept = set().union(*(b.keep_in_cache for b in demo.blocks.values()))

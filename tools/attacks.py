@@ -70,6 +70,16 @@ def classify(client: httpx.Client, payload: object, model: object = "float32") -
     return stream.status_code, "the event stream ended without a result"
 
 
+def read_drawing(client: httpx.Client, ink: object, model: object = "float32") -> tuple[int, str]:
+    """A drawing read as the page makes it (outside the queue); (HTTP status, answer or error)."""
+    drawing = event_ids(client).get("on_drawing")
+    body = {"data": [ink, model], "fn_index": drawing, "session_hash": "attacker1"}
+    reply = post_json(client, "run/predict", body)
+    if reply.status_code != 200:
+        return reply.status_code, reply.text
+    return 200, _said(reply.json()["data"][0])
+
+
 def _said(output: object) -> str:
     """The page's answer as 'state: message' (answer objects) or its status line (markdown)."""
     if isinstance(output, dict):
@@ -284,6 +294,26 @@ def attacks(client: httpx.Client) -> dict[str, Callable[[httpx.Client], Outcome]
             "model dict",
             lambda: classify(c, {"path": upload(c, digit_png())}, {"x": [1]}),
             _page_refused("Unknown model"),
+        ),
+        "a drawing naming a server file": lambda c: _timed(
+            "drawing path",
+            lambda: read_drawing(c, {"path": "/etc/passwd", "ink": "", "n": 1}),
+            _page_refused("form this page does not send"),
+        ),
+        "a drawing that is not a PNG": lambda c: _timed(
+            "drawing garbage",
+            lambda: read_drawing(c, {"ink": "data:image/png;base64,AAAA", "n": 1}),
+            _page_refused("PNG"),
+        ),
+        "a 1 MB drawing": lambda c: _timed(
+            "drawing 1 MB",
+            lambda: read_drawing(c, {"ink": "data:image/png;base64," + "A" * 2**20, "n": 1}),
+            _http_refused(413),
+        ),
+        "a drawing read with an unknown model": lambda c: _timed(
+            "drawing model",
+            lambda: read_drawing(c, {"ink": "", "n": 1}, "float64"),
+            _http_refused(422),
         ),
         "bad fn_index": lambda c: _timed(
             "fn_index",

@@ -118,11 +118,11 @@ def trial(page, shape: str, stock: bool) -> dict:
 
 
 def capture_joins(page) -> list[dict]:
-    """Every queue call the page makes (its body: the event's inputs), as they are sent."""
+    """Every event call the page makes, queued or direct (its body: the event's inputs)."""
     joins: list[dict] = []
 
     def seen(request):
-        if request.method == "POST" and "/queue/join" in request.url:
+        if request.method == "POST" and ("/queue/join" in request.url or "/run/" in request.url):
             joins.append(json.loads(request.post_data or "{}"))
 
     page.on("request", seen)
@@ -274,6 +274,11 @@ def main(argv: list[str] | None = None) -> None:
             result["page"] = measure(app.url, app.process.pid, args.strokes, stock=False)
         joins = result["page"].pop("_joins")
         result["in_process"] = in_process_cost(joins)
+        page, cost = result["page"], result["in_process"]["read_cpu_ms_mean"]
+        in_process = cost * page["requests"] / args.strokes  # what the same reads cost in-process
+        page["server_cpu_vs_in_process"] = round(
+            page["server_cpu_ms_per_stroke_above_idle"] / in_process, 2
+        )
     if args.only != "page":
         with running_app(("-m", "tools.measure_latency", "--serve-stock")) as app:
             result["stock"] = measure(app.url, app.process.pid, args.strokes, stock=True)
@@ -289,6 +294,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{part['server_cpu_ms_per_stroke_above_idle']}), {part['requests']} requests"
             )
     print(f"in-process: {result.get('in_process')}")
+    if "page" in result:
+        print(f"server CPU per stroke / in-process: {result['page']['server_cpu_vs_in_process']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -86,6 +86,10 @@ ATTACKS = [
     "a dict as model name",
     "bad fn_index",
     "bad example index",
+    "a drawing naming a server file",
+    "a drawing that is not a PNG",
+    "a 1 MB drawing",
+    "a drawing read with an unknown model",
 ]
 
 

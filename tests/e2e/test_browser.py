@@ -144,6 +144,20 @@ def test_a_guess_appears_while_a_slow_stroke_is_still_drawn(page):
     assert wait_answer(page)["state"] == "reading"
 
 
+def test_a_pen_resting_mid_stroke_gets_a_guess_without_moving(page):
+    clear(page)
+    points = canvas_points(page, DIGITS["7"])[0]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for point in points[1:]:
+        page.mouse.move(*point)  # the whole 7 in a few ms: no guess is due yet
+    page.wait_for_timeout(600)  # the pen rests; nothing moves
+    during = shown(page, DRAW_ANSWER)
+    page.mouse.up()
+    assert during["state"] == "reading", during
+    assert wait_answer(page)["state"] == "reading"
+
+
 def upload_tab(page):
     page.get_by_role("tab", name="Upload").click()
     return page.locator('#hrnn-upload input[type="file"]')

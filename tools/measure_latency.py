@@ -19,6 +19,7 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from tools.liveserver import REPO, running_app
@@ -118,12 +119,13 @@ def trial(page, shape: str, stock: bool) -> dict:
 
 
 def capture_joins(page) -> list[dict]:
-    """Every event call the page makes, queued or direct (its body: the event's inputs)."""
+    """Every event call the page makes, queued or direct: its body (the inputs) and route."""
     joins: list[dict] = []
 
     def seen(request):
+        route = "queue" if "/queue/join" in request.url else "direct"
         if request.method == "POST" and ("/queue/join" in request.url or "/run/" in request.url):
-            joins.append(json.loads(request.post_data or "{}"))
+            joins.append({**json.loads(request.post_data or "{}"), "_route": route})
 
     page.on("request", seen)
     return joins
@@ -158,6 +160,7 @@ def measure(url: str, pid: int, strokes: int, stock: bool) -> dict:
         "strokes_with_a_guess_while_drawing": len(guesses),
         "stroke_ms_median": round(statistics.median(t["stroke_ms"] for t in trials), 1),
         "requests": len(joins),
+        "requests_by_route": dict(Counter(j["_route"] for j in joins)),
         "server_cpu_ms_per_stroke": round(1000 * cpu / strokes, 2),
         "server_idle_cpu_ms_per_s": round(idle_ms_per_s, 1),
         "server_cpu_ms_per_stroke_above_idle": round(busy / strokes, 2),

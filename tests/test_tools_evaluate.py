@@ -182,3 +182,31 @@ def test_a_missing_model_is_one_sentence_and_exit_status_2(tmp_path, tiny_sets, 
     assert evaluate.main(["--models", f"x={missing}", "--out", str(tmp_path / "e.json")]) == 2
     assert capsys.readouterr().err.strip() == f"error: model file {missing} does not exist"
     assert not (tmp_path / "e.json").exists()
+
+
+def test_validation_rows_hold_only_validation_data(monkeypatch):
+    """--validation chooses between models: MNIST's held-out training digits and the pendigits
+    validation writers only, never a test digit or the held-out test writers."""
+    train_images = np.arange(60 * 28 * 28, dtype=np.uint32).reshape(60, 28, 28) % 256
+    train_labels = np.arange(60) % 10
+    loaded = []
+
+    def load_split(split, folder, download):
+        loaded.append(split)
+        return train_images.astype(np.uint8), train_labels
+
+    monkeypatch.setattr(handwriting, "load_split", load_split)
+    monkeypatch.setattr(handwriting, "VALIDATION_SIZE", 12)
+    monkeypatch.setattr(handwriting, "REDRAW_COUNT", 4)
+    pen = [
+        EvalSet(name, "pen", [], np.array([]))
+        for name in ("pendigits_test", "pendigits_validation")
+    ]
+    monkeypatch.setattr(handwriting, "pendigits_sets", lambda path: pen)
+    sets = evaluate.build_sets("somewhere", None, [], validation=True)
+    names = [each.name for each in sets]
+    assert loaded == ["train"] and "pendigits_test" not in names and "sklearn_digits" not in names
+    assert names[:2] == ["mnist_validation", "mnist_validation_picture"]
+    assert "pendigits_validation" in names and "mnist_fat_brush_validation" in names
+    index, _ = handwriting.validation_split(60, 12)
+    assert np.array_equal(np.stack(sets[0].images), train_images[index])

@@ -240,3 +240,13 @@ def test_a_downloaded_file_loads_like_a_local_one(mirrors, tmp_path, monkeypatch
     target = fetch(mirrors, "good", into=tmp_path / "data")
     np.testing.assert_array_equal(parse_idx(target.read_bytes()), sample_digits(20)[1])
     assert data.dataset_checksums(tmp_path / "data") == {NAME: mirrors["checksums"][NAME]}
+
+
+def test_the_validation_split_is_fixed_disjoint_and_complete():
+    from train.data import validation_split
+
+    val, train = validation_split(1000, 100)
+    again, _ = validation_split(1000, 100)
+    assert np.array_equal(val, again) and len(val) == 100 and len(train) == 900
+    assert not set(val) & set(train) and set(val) | set(train) == set(range(1000))
+    assert np.all(np.diff(val) > 0)  # sorted: digits keep the file's order

@@ -147,15 +147,24 @@ def _shown(path: Path) -> str:
     return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
 
 
-def build_sets(data_dir: str | None, pendigits: str | None, notes: list[str]) -> list:
-    """Every set the table has rows for; a missing optional source is a note, not a failure."""
-    sets = handwriting.mnist_sets(data_dir)
+def build_sets(
+    data_dir: str | None, pendigits: str | None, notes: list[str], validation: bool = False
+) -> list:
+    """Every set the table has rows for; a missing optional source is a note, not a failure.
+
+    validation: only sets made of validation data (MNIST's held-out training digits, the
+    pendigits validation writers), for choosing between models without looking at test.
+    """
+    sets = handwriting.mnist_sets(data_dir, validation)
     if sets[0].source.startswith("FALLBACK"):
         notes.append(f"MNIST test: full set not found, using {sets[0].source}")
     try:
-        sets += handwriting.pendigits_sets(pendigits)
+        pen = handwriting.pendigits_sets(pendigits)
+        sets += [each for each in pen if each.name.endswith("validation") or not validation]
     except DataError as error:
         notes.append(f"pendigits rows left out: {error}")
+    if validation:
+        return sets
     try:
         sets += handwriting.sklearn_sets()
     except ImportError:
@@ -195,13 +204,14 @@ def evaluate(
     data_dir: str | None = None,
     pendigits: str | None = None,
     command: str = "python -m tools.evaluate",
+    validation: bool = False,
 ) -> dict:
     """The whole table as a dict: models, sets, and every (set, model) cell's numbers."""
     started, cpu_started, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
     classifiers = {name: Classifier(path) for name, path in models.items()}
     facts = {name: model_facts(name, path, classifiers[name]) for name, path in models.items()}
     notes: list[str] = []
-    sets = build_sets(data_dir, pendigits, notes)
+    sets = build_sets(data_dir, pendigits, notes, validation)
     rows = {}
     for each in sets:
         cells, prepared = {}, {}
@@ -282,11 +292,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", help="MNIST folder (default: $HRNN_MNIST_DATA, ../shared)")
     parser.add_argument("--pendigits", help="pendigits file or folder (default: ../shared)")
     parser.add_argument("--out", type=Path, default=RESULTS_FILE)
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="validation sets only (to choose between models); needs the full MNIST",
+    )
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m tools.evaluate", *argv])
     try:
-        result = evaluate(parse_models(args.models), args.data_dir, args.pendigits, command)
+        models = parse_models(args.models)
+        result = evaluate(models, args.data_dir, args.pendigits, command, args.validation)
     except (ModelError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

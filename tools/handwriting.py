@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from tools.paths import SAMPLE, mnist_dir
-from train.data import load_split
+from train.data import DataError, load_split, validation_split
 from train.pendigits import find_file, read_pendigits, writer_splits
 
 CANVAS = 280  # the page's sketchpad (demo/app.py CANVAS)
@@ -24,6 +24,7 @@ REDRAW_CANVAS = 400
 REDRAW_COUNT = 1000
 REDRAW_BRUSH = (0.0, 0.06)  # widening per side, share of the height: 1x-2x MNIST's width
 FAT_BRUSH = (0.06, 0.12)  # 2x-3x MNIST's width
+VALIDATION_SIZE = 5000  # the MNIST training digits the writers recipe holds out (val_size)
 SEEDS = {"pendigits": 8001, "mnist_pick": 8002, "redrawn": 8003, "fat_brush": 8004, "scans": 8005}
 
 
@@ -112,13 +113,26 @@ def scan_of(ink: np.ndarray, rng: np.random.Generator, size: int | None = None) 
     return grey.clip(0, 255).astype(np.uint8)
 
 
-def mnist_sets(data_dir: str | Path | None = None) -> list[EvalSet]:
-    """MNIST test read directly and as pictures, plus redrawn and fat-brush canvases of it."""
-    images, labels, source = load_mnist_test(data_dir)
+def load_mnist_validation(data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """The 5,000 MNIST training digits training holds out: for choosing, never for reporting."""
+    folder = Path(data_dir) if data_dir is not None else mnist_dir()
+    if folder is None:
+        raise DataError("MNIST validation needs the full training set (--data-dir)")
+    images, labels = load_split("train", folder, download=False)
+    index, _ = validation_split(len(images), VALIDATION_SIZE)
+    return images[index], labels[index], f"MNIST validation ({len(index)} held out, {folder})"
+
+
+def mnist_sets(data_dir: str | Path | None = None, validation: bool = False) -> list[EvalSet]:
+    """MNIST test (or validation) read directly and as pictures, redrawn, and fat-brushed."""
+    load = load_mnist_validation if validation else load_mnist_test
+    images, labels, source = load(data_dir)
     labels = labels.astype(np.int64)
+    split = "validation" if validation else "test"
+    suffix = "_validation" if validation else ""
     sets = [
-        EvalSet("mnist_test", source, list(images), labels, direct=True),
-        EvalSet("mnist_test_picture", f"{source}, through to_mnist", list(images), labels),
+        EvalSet(f"mnist_{split}", source, list(images), labels, direct=True),
+        EvalSet(f"mnist_{split}_picture", f"{source}, through to_mnist", list(images), labels),
     ]
     pick = np.random.default_rng(SEEDS["mnist_pick"]).permutation(len(images))[:REDRAW_COUNT]
     for name, brush, what in (
@@ -128,7 +142,7 @@ def mnist_sets(data_dir: str | Path | None = None) -> list[EvalSet]:
         rng = np.random.default_rng(SEEDS[name.removeprefix("mnist_")])
         drawn = [draw_on_canvas(images[i], rng, brush) for i in pick]
         where = f"{source}: {len(pick)} digits redrawn on a {REDRAW_CANVAS} px canvas, {what} width"
-        sets.append(EvalSet(name, where, drawn, labels[pick]))
+        sets.append(EvalSet(name + suffix, where, drawn, labels[pick]))
     return sets
 
 

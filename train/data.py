@@ -182,3 +182,14 @@ def dataset_checksums(data_dir: str | Path | None = None) -> dict[str, str]:
         for name in names
         if (path := find_file(folder, name)) is not None
     }
+
+
+VALIDATION_SEED = 20150601
+
+
+def validation_split(count: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (validation, training) indices of MNIST's training set: the same in every run
+    and tool, so validation digits never leak into training or into a test-only comparison."""
+    order = np.random.default_rng(VALIDATION_SEED).permutation(count)
+    return np.sort(order[:size]), np.sort(order[size:])
+

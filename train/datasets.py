@@ -4,15 +4,13 @@ The validation split and the validation writers' drawings never move with --seed
 strokes are drawn afresh every epoch from (seed, epoch), identically on every rank.
 """
 
-import numpy as np
 import torch
 
 from train import pendigits
 from train.config import Config
-from train.data import load_split
+from train.data import VALIDATION_SEED, load_split, validation_split
 from train.render import render
 
-VALIDATION_SEED = 20150601
 RENDER_CHUNK = 512  # digits rendered at once: bounds the renderer's memory
 
 
@@ -20,8 +18,7 @@ def split_data(config: Config) -> tuple[dict, list[dict]]:
     """MNIST train / validation / test as uint8 arrays; validation is carved from train."""
     images, labels = load_split("train", config.data_dir, download=config.download)
     test_images, test_labels = load_split("test", config.data_dir, download=config.download)
-    order = np.random.default_rng(VALIDATION_SEED).permutation(len(images))
-    val_index, train_index = np.sort(order[: config.val_size]), np.sort(order[config.val_size :])
+    val_index, train_index = validation_split(len(images), config.val_size)
     if config.limit_train:
         train_index = train_index[: config.limit_train]
         val_index = val_index[: config.limit_train // 4 if config.val_size else 0]

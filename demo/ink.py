@@ -16,6 +16,7 @@ PAPER_WINDOW = 0.3  # closing window, share of the shorter side: wider than stro
 SHADOW_FLOOR = 0.45  # paper is never darker than this share of the lit paper: ink is
 SCAN_SIDE = 256  # lines, specks and pieces are judged at this size
 FLAT, TAIL = 0.15, 0.2  # ink is light only if nothing is FLAT darker than the paper (TAIL %)
+FRAMED_SIDE = 128  # a picture this large (px, shorter side) with a dark rim is a framed page
 MIN_CONTRAST = 0.1  # peak ink contrast (0..1, relative to the paper) below this is blank
 LOW, HIGH = 0.25, 0.75  # soft ink cut, as shares of the peak contrast
 FAINT = 0.1  # ruled lines are looked for in contrast over this share of the peak
@@ -35,7 +36,7 @@ def contrast(luma: np.ndarray, dark_ink: bool | None = None) -> np.ndarray:
     small = _block_mean(luma, factor)
     window = max(3, round(PAPER_WINDOW * min(small.shape)) | 1)
     if dark_ink is None:
-        dark_ink = _ink_is_dark(small, window)
+        dark_ink = _ink_is_dark(small, window, min(luma.shape) >= FRAMED_SIDE)
     if not dark_ink:
         luma, small = 1.0 - luma, 1.0 - small
     # closing: dark things narrower than the window go; the extra 2 px keep a hard shadow
@@ -63,15 +64,18 @@ def _contrast_flat(luma: np.ndarray) -> np.ndarray:
     return (dark if dark.sum() >= light.sum() else light).astype(np.float32)
 
 
-def _ink_is_dark(small: np.ndarray, window: int) -> bool:
+def _ink_is_dark(small: np.ndarray, window: int, large: bool = False) -> bool:
     """Dark ink unless nothing is clearly darker than the paper and something is clearly
     lighter: photos and scans are dark on light, MNIST is not. Paper is the border's tone;
-    where the picture's median tone is lighter than that (a dark table framing the page, or
-    a light digit filling a small dark scan), the thinner of the two tones is the ink."""
+    where the picture's median tone is lighter than that, a large picture is a page framed
+    by a darker table (a shadow across it must not turn the page into ink), and in a small
+    one (a light digit filling a dark scan) the thinner of the two tones is the ink."""
     border = float(np.median(np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])))
     middle = float(np.median(small))
     darkest, lightest = np.percentile(small, [TAIL, 100 - TAIL])
     if middle - border > FLAT:
+        if large:
+            return True
         dark = _min_filter(_max_filter(small, window), window) - small
         light = small - _max_filter(_min_filter(small, window), window)
         return float(dark.sum()) >= float(light.sum())

@@ -85,6 +85,15 @@ def test_photos_of_a_page_on_a_table_read_like_the_digit(mnist):
     assert sum(score > 0.7 for score in scores) >= 32
 
 
+@pytest.mark.parametrize("seed, index", [(4, 1), (10, 6), (13, 6), (13, 9), (15, 11), (38, 6)])
+def test_a_page_on_a_dark_table_in_shadow_is_dark_ink_on_paper(mnist, seed, index):
+    """Generated photos where a dark table frames the page and a shadow crosses it: the page
+    is the paper, not a light digit on a dark picture (each of these was read inverted)."""
+    rng = np.random.default_rng(seed)
+    pictures = [photos.photo(digit, rng, hard=True) for digit in mnist[: index + 1]]
+    assert similarity(pictures[index], mnist[index]) > 0.85
+
+
 def test_a_stroke_lying_on_a_ruled_line_stays():
     """A 7's top bar drawn along a ruled line is ink; only the thin line beside it is not."""
     canvas = Image.new("L", (640, 480), 0)

@@ -106,14 +106,16 @@ def _peak(coarse: np.ndarray) -> float:
     return peak if peak >= MIN_CONTRAST else float(coarse.max())
 
 
-def keep_digit(ink: np.ndarray, raw: np.ndarray, lines: bool = True) -> np.ndarray | None:
+def keep_digit(
+    ink: np.ndarray, raw: np.ndarray, lines: bool = True, page: np.ndarray | None = None
+) -> np.ndarray | None:
     """The digit's ink alone: ruled lines (if `lines`; found in the raw contrast, where faint
     lines are whole), the table or frame along the edges and far-off specks removed."""
     coarse, factor = coarsen(ink)
     mask = coarse > 0
     if lines:
         faint, _ = coarsen(raw)
-        unlined = mask & ~ruled_lines(faint > FAINT * _peak(faint), coarse > 0.5)
+        unlined = mask & ~ruled_lines(faint > FAINT * _peak(faint), coarse > 0.5, page)
         if coarse[unlined].sum() > SPECK_FRACTION * coarse[mask].sum():
             mask = unlined
     if not mask.any():

@@ -12,38 +12,49 @@ LINE_THICK = 0.015  # ...when no thicker than this share of the height (min 1 px
 LINE_FAMILY, LINE_ALONE = 3, 0.85  # ...and one of a family, or alone across nearly all of it
 LINE_MIN_SIDE = 64  # pictures smaller than this (tiny scans) have no ruled lines to find
 LINE_SLOPES = np.tan(np.radians(np.arange(-15, 15.5, 1.0)))  # tilts tried, each way round
+PAGE_SPAN = 0.5  # cover is measured over the page, but never over less than this share
 ALONG = 1  # clear ink over 1 px thicker than the line, across it, is a stroke on it: kept
 DETECT_SIDE = 128  # lines are found at this size (fewer tilts to try), removed at full size
 
 
-def ruled_lines(mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
+def ruled_lines(mask: np.ndarray, ink: np.ndarray, page: np.ndarray | None = None) -> np.ndarray:
     """Which pixels of `mask` (bool: faint ink too, so lines are whole) are ruled lines, near
-    horizontal or vertical; where `ink` (bool: clear ink) crosses a line, the line stays."""
+    horizontal or vertical; where `ink` (bool: clear ink) crosses a line, the line stays.
+    `page` (bool, if known) is the paper: a line's cover is measured across it, so a margin
+    that runs the page's length counts even where a table shows around the page."""
     lines = np.zeros_like(mask)
     if min(mask.shape) < LINE_MIN_SIDE:
         return lines
+    page = np.ones_like(mask) if page is None else page
     for transpose in (False, True):
-        plane, strokes = (mask.T, ink.T) if transpose else (mask, ink)
-        hits = _remove_mask(plane, strokes, _find(plane))
+        plane, strokes, paper = (mask.T, ink.T, page.T) if transpose else (mask, ink, page)
+        hits = _remove_mask(plane, strokes, _find(plane, paper))
         lines |= hits.T if transpose else hits
     return lines
 
 
-def _find(plane: np.ndarray) -> list[tuple[float, float, float]]:
+def _find(plane: np.ndarray, page: np.ndarray) -> list[tuple[float, float, float]]:
     """Lines as (slope, centre row at column 0, half thickness), in `plane`'s pixels."""
     factor = max(1, -(-max(plane.shape) // DETECT_SIDE))
     height, width = (size // factor for size in plane.shape)
-    small = plane[: height * factor, : width * factor]
-    small = small.reshape(height, factor, width, factor).any(axis=(1, 3))  # keep thin lines
+    small, paper = (
+        part[: height * factor, : width * factor]
+        .reshape(height, factor, width, factor)
+        .any(axis=(1, 3))  # keep thin lines
+        for part in (plane, page)
+    )
     thick = max(1, round(LINE_THICK * height))
     cols = np.arange(0, width, 2)  # every other column is enough to see a line's cover
     shifts = np.round(LINE_SLOPES[:, None] * cols[None, :]).astype(int)
     low = -int(shifts.max())  # sheared row r follows source rows r + shift
     source = np.arange(low, height - shifts.min())[None, :, None] + shifts[:, None, :]
     inside = (source >= 0) & (source < height)
-    cover = (small[np.clip(source, 0, height - 1), cols] & inside).mean(axis=2)
+    source = np.clip(source, 0, height - 1)
+    inked = (small[source, cols] & inside).sum(axis=2)
+    cover = inked / cols.size
+    span = np.maximum((paper[source, cols] & inside).sum(axis=2), PAGE_SPAN * cols.size)
     found, family = [], 0
-    for slope, row_cover in zip(LINE_SLOPES, cover, strict=True):
+    for slope, row_cover, on_page in zip(LINE_SLOPES, cover, inked / span, strict=True):
         if row_cover.max() < LINE_COVER:
             continue
         bands = _thin_bands(row_cover, thick)
@@ -51,10 +62,12 @@ def _find(plane: np.ndarray) -> list[tuple[float, float, float]]:
         for band, peak in bands:
             centre = (band[0] + band[-1]) / 2 + low  # row at column 0, small pixels
             half = (band[-1] - band[0] + 1) / 2
-            found.append((slope, peak, (centre + 0.5) * factor - 0.5, (half + 0.5) * factor))
+            alone = on_page[band].max() >= LINE_ALONE  # across the page, if not the picture
+            row, across = (centre + 0.5) * factor - 0.5, (half + 0.5) * factor
+            found.append((slope, peak, alone, row, across))
     kept: list[tuple[float, float, float]] = []
-    for slope, peak, centre, half in sorted(found, key=lambda line: -line[1]):
-        if family < LINE_FAMILY and peak < LINE_ALONE:
+    for slope, _peak, alone, centre, half in sorted(found, key=lambda line: -line[1]):
+        if family < LINE_FAMILY and not alone:
             continue
         ends = np.array([0, plane.shape[1] - 1])  # the same line, found at a nearby tilt?
         gaps = [centre - c + (slope - s) * ends for s, c, _ in kept]

@@ -19,18 +19,19 @@ RIM_OFF = 0.05  # ink inside may reach the rim here and there (ruled lines), not
 MIN_SIDE = 64  # a picture smaller than this (coarse px) is a scan or crop: no table to find
 
 
-def drop_table(raw: np.ndarray) -> np.ndarray:
+def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """`raw` contrast with the table or frame around the page set to paper (0), if there is
-    one with ink inside it; otherwise `raw` unchanged (a tight crop's digit touching the
-    edges is no table: nothing is left inside it)."""
+    one with ink inside it, and the page (bool, at `coarsen`'s size); otherwise `raw`
+    unchanged and None (a tight crop's digit touching the edges is no table: nothing is left
+    inside it)."""
     coarse, factor = coarsen(raw)
     peak = float(coarse.max())
     if peak < MIN_CONTRAST or min(coarse.shape) < MIN_SIDE:
-        return raw
+        return raw, None
     mask = coarse > TABLE_CUT * peak
     broad = _max_filter(_min_filter(mask.astype(np.float32), LINE_GAP, 1.0), LINE_GAP, 0.0) > 0
     if not broad.any():
-        return raw
+        return raw, None
     labels = _components(broad)
     table = np.zeros(int(labels.max()) + 1, bool)
     height, width = broad.shape
@@ -48,11 +49,11 @@ def drop_table(raw: np.ndarray) -> np.ndarray:
         table[label] = covers >= RIM or (long and along >= EDGE_SHARE)
     found = table[labels] & broad
     if not found.any():
-        return raw
+        return raw, None
     around = _max_filter(found.astype(np.float32), 2 * LINE_GAP + 1, 0.0) > 0
     inside = (coarse > MIN_CONTRAST) & ~around  # faint pencil too: not cut by the table's peak
     off = np.count_nonzero(mask & ~around & rim) / np.count_nonzero(rim)
     if np.count_nonzero(inside) < INSIDE * mask.size or off > RIM_OFF:
-        return raw  # nothing inside, or ink running off the picture: a digit touching the edges
+        return raw, None  # nothing inside, or ink running off: a digit touching the edges
     keep = np.repeat(np.repeat(~around, factor, axis=0), factor, axis=1)
-    return raw * keep[: raw.shape[0], : raw.shape[1]]
+    return raw * keep[: raw.shape[0], : raw.shape[1]], ~around

@@ -49,14 +49,13 @@ def find_ink(image: object) -> np.ndarray | None:
     if found is None:
         return None
     raw, on_paper = found
-    if on_paper:
-        raw = drop_table(raw)
+    raw, page = drop_table(raw) if on_paper else (raw, None)
     ink = soft_ink(raw)
     if ink is None:
         return None
     if ink.mean() > MAX_COVERAGE:
         raise PreprocessError("The image is mostly ink; draw one digit on a plain background.")
-    return keep_digit(ink, raw, lines=on_paper) if has_edges(raw) else None
+    return keep_digit(ink, raw, lines=on_paper, page=page) if has_edges(raw) else None
 
 
 def stroke_width(mask: np.ndarray) -> float:

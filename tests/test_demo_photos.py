@@ -74,15 +74,16 @@ def test_the_table_around_the_page_is_not_ink(mnist):
 def test_photos_of_a_page_on_a_table_read_like_the_digit(mnist):
     """Slanted pages on a table, in shadow, ruled, some in pencil, blurred or heavily
     compressed: the ruled lines run to the page's edge and join the digit to the table, so
-    the table must be taken for the page's surround before any ink is cut (without that,
-    28 of these 36 read like their digit; with it, 33)."""
+    the table must be taken for the page's surround before any ink is cut, and a margin
+    running the page's length is a ruled line even though the page does not fill the
+    picture (without those, 29 of these 36 read like their digit; with them, 34)."""
     scores = []
     for seed in range(3):
         rng = np.random.default_rng(seed)
         for digit in mnist[:12]:
             picture = photos.photo(digit, rng, hard=True)
             scores.append(similarity(picture, digit) if to_mnist(picture) is not None else 0)
-    assert sum(score > 0.7 for score in scores) >= 32
+    assert sum(score > 0.7 for score in scores) >= 34
 
 
 @pytest.mark.parametrize("seed, index", [(4, 1), (10, 6), (13, 6), (13, 9), (15, 11), (38, 6)])

@@ -45,6 +45,8 @@ def _find(plane: np.ndarray, page: np.ndarray) -> list[tuple[float, float, float
     )
     thick = max(1, round(LINE_THICK * height))
     cols = np.arange(0, width, 2)  # every other column is enough to see a line's cover
+    if small[:, cols].any(axis=0).mean() < LINE_COVER:
+        return []  # too few columns hold ink for any line to cover LINE_COVER of them
     shifts = np.round(LINE_SLOPES[:, None] * cols[None, :]).astype(int)
     low = -int(shifts.max())  # sheared row r follows source rows r + shift
     source = np.arange(low, height - shifts.min())[None, :, None] + shifts[:, None, :]
@@ -98,6 +100,8 @@ def _remove_mask(plane: np.ndarray, strokes: np.ndarray, lines: list) -> np.ndar
     are inked along most of it are taken, so a crossing stroke loses a line's width, no more.
     """
     hits = np.zeros_like(plane)
+    if not lines:
+        return hits
     height, width = plane.shape
     cols = np.arange(width)
     runs = _runs(strokes)  # how thick the clear ink is across the (near-horizontal) lines

@@ -29,6 +29,8 @@ def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if peak < MIN_CONTRAST or min(coarse.shape) < MIN_SIDE:
         return raw, None
     mask = coarse > TABLE_CUT * peak
+    if not (mask[[0, -1]].any() or mask[:, [0, -1]].any()):
+        return raw, None  # nothing reaches the rim: no table in view
     broad = _max_filter(_min_filter(mask.astype(np.float32), LINE_GAP, 1.0), LINE_GAP, 0.0) > 0
     if not broad.any():
         return raw, None

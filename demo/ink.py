@@ -9,7 +9,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from demo.lines import ruled_lines
+from demo.lines import ruled_lines, slivers
 
 PAPER_SIDE = 96  # paper (the light falling on it) is estimated at this coarse size
 PAPER_WINDOW = 0.3  # closing window, share of the shorter side: wider than strokes
@@ -113,11 +113,12 @@ def keep_digit(
     lines are whole), the table or frame along the edges and far-off specks removed."""
     coarse, factor = coarsen(ink)
     mask = coarse > 0
+    ruled = False  # whether the paper is ruled: then thin remnants of its lines are cut too
     if lines:
         faint, _ = coarsen(raw)
         unlined = mask & ~ruled_lines(faint > FAINT * _peak(faint), coarse > 0.5, page)
         if coarse[unlined].sum() > SPECK_FRACTION * coarse[mask].sum():
-            mask = unlined
+            mask, ruled = unlined, bool((mask & ~unlined).any())
     if not mask.any():
         return None
     labels = _components(mask)
@@ -125,6 +126,8 @@ def keep_digit(
     keep = _digit_pieces(mask.shape, labels, np.nonzero(mask), weights)
     kept = np.zeros(coarse.shape, np.float32)
     kept[mask] = keep[labels]
+    if ruled:
+        kept[slivers(kept > 0, coarse)] = 0.0
     kept = np.repeat(np.repeat(kept, factor, axis=0), factor, axis=1)
     return ink * kept[: ink.shape[0], : ink.shape[1]]
 

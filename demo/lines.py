@@ -14,6 +14,8 @@ LINE_MIN_SIDE = 64  # pictures smaller than this (tiny scans) have no ruled line
 LINE_SLOPES = np.tan(np.radians(np.arange(-15, 15.5, 1.0)))  # tilts tried, each way round
 PAGE_SPAN = 0.5  # cover is measured over the page, but never over less than this share
 ALONG = 1  # clear ink over 1 px thicker than the line, across it, is a stroke on it: kept
+SLIVER = 1  # ink under 2 * SLIVER + 1 px thick, over 2 px from thicker ink, is a line's remnant
+SOLID = 0.6  # ...cut only where this share of the ink is thicker (else it is a thin pen)
 DETECT_SIDE = 128  # lines are found at this size (fewer tilts to try), removed at full size
 
 
@@ -147,3 +149,28 @@ def _near(plane: np.ndarray, rows: np.ndarray, reach: int) -> np.ndarray:
     padded = np.concatenate([np.zeros(reach, bool), ink, np.zeros(reach, bool)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1)
     return windows.any(axis=1)
+
+
+def slivers(mask: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Which pixels of `mask` are thin ink hanging off the digit's thicker strokes: what is
+    left of a ruled line the finder missed or could not take whole, which would stretch the
+    crop. None are, where most of the ink (by `weights`) is that thin: a thin pen's digit."""
+    if min(mask.shape) < LINE_MIN_SIDE:
+        return np.zeros_like(mask)
+    solid = _spread(~_spread(~mask, SLIVER, True), SLIVER, True)  # opening: strokes, not lines
+    if weights[solid].sum() < SOLID * weights[mask].sum():
+        return np.zeros_like(mask)
+    return mask & ~_spread(solid, SLIVER + 1)
+
+
+def _spread(mask: np.ndarray, radius: int, cross: bool = False) -> np.ndarray:
+    """Dilation of a bool mask by a (2 radius + 1) square, or a cross (a slanted stroke holds
+    crosses where it holds no squares); nothing beyond the edges."""
+    padded = np.pad(mask, radius)
+    height, width = mask.shape
+    out = np.zeros_like(mask)
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            if not cross or dy == radius or dx == radius:
+                out |= padded[dy : dy + height, dx : dx + width]
+    return out

@@ -95,6 +95,19 @@ def test_a_page_on_a_dark_table_in_shadow_is_dark_ink_on_paper(mnist, seed, inde
     assert similarity(pictures[index], mnist[index]) > 0.85
 
 
+@pytest.mark.parametrize("index", [0, 3, 4])
+def test_a_thin_remnant_of_a_line_does_not_stretch_the_digit(mnist, index):
+    """On ruled paper, a thin line the finder cannot take (it runs from the digit across
+    only part of the page) is cut where it leaves the strokes, so the digit keeps its size."""
+    ink = placed(mnist[index], height=200, at=(140, 200))
+    rows, cols = np.flatnonzero(ink.max(1) > 0.5), np.flatnonzero(ink.max(0) > 0.5)
+    middle, right = (rows[0] + rows[-1]) // 2, cols[-1]
+    stray = ink[middle : middle + 2, 200 : right + 220]
+    stray[:] = np.maximum(stray, 0.8)
+    photo = paper_photo(ink, np.ones((480, 640)), lines=True)
+    assert similarity(photo, mnist[index]) > 0.85
+
+
 def test_a_stroke_lying_on_a_ruled_line_stays():
     """A 7's top bar drawn along a ruled line is ink; only the thin line beside it is not."""
     canvas = Image.new("L", (640, 480), 0)

@@ -1,5 +1,6 @@
 """The page in a photo: what lies around it (a table, a desk, the dark beyond a scanner's lid)
-is not ink, even though it is darker than the paper and touches the digit through ruled lines.
+is not ink, even though it is darker than the paper and touches the digit through ruled lines;
+nor is a deep shadow along the picture's edge (broader than any pen, fainter than the ink).
 
 Found before any ink is cut, so that neither the cut (relative to the ink's peak) nor the
 choice of the digit's pieces is made on the table: broad contrast along the picture's edges,
@@ -13,7 +14,9 @@ from demo.ink import BAND, MIN_CONTRAST, _components, _max_filter, _min_filter, 
 TABLE_CUT = 0.25  # share of the peak contrast that counts as table (a table is never faint)
 LINE_GAP = 5  # opening window (coarse px): cuts ruled lines off the table, keeps broad areas
 RIM = 0.5  # a piece covering this share of the picture's rim frames the page...
-EDGE_SHARE, EDGE_LONG = 0.8, 0.75  # ...as does one lying along an edge and most of it long
+EDGE_SHARE, EDGE_LONG = 0.8, 0.75  # ...as does one lying along an edge and most of it long,
+WIDE, SOLID = 0.08, 0.5  # or one mostly wider than this share of the side (a pen's stroke
+SHADE = 0.65  # is not, unless in a tight crop) and fainter than this share of the peak: a shadow
 INSIDE = 0.002  # and some ink (this share of the picture) must remain inside the page
 RIM_OFF = 0.05  # ink inside may reach the rim here and there (ruled lines), not along it
 MIN_SIDE = 64  # a picture smaller than this (coarse px) is a scan or crop: no table to find
@@ -34,6 +37,8 @@ def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     broad = _max_filter(_min_filter(mask.astype(np.float32), LINE_GAP, 1.0), LINE_GAP, 0.0) > 0
     if not broad.any():
         return raw, None
+    side = max(3, round(WIDE * min(broad.shape)) | 1)
+    wide = _max_filter(_min_filter(mask.astype(np.float32), side, 1.0), side, 0.0) > 0
     labels = _components(broad)
     table = np.zeros(int(labels.max()) + 1, bool)
     height, width = broad.shape
@@ -48,7 +53,9 @@ def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         long = np.ptp(ys) + 1 >= EDGE_LONG * height or np.ptp(xs) + 1 >= EDGE_LONG * width
         covers = np.count_nonzero(piece & rim) / np.count_nonzero(rim)
         along = np.count_nonzero(piece & band) / ys.size
-        table[label] = covers >= RIM or (long and along >= EDGE_SHARE)
+        solid = np.count_nonzero(piece & wide) >= SOLID * ys.size
+        shade = solid and float(coarse[piece].mean()) < SHADE * peak  # no stroke: a shadow
+        table[label] = covers >= RIM or (long and along >= EDGE_SHARE) or shade
     found = table[labels] & broad
     if not found.any():
         return raw, None

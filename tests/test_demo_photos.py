@@ -95,6 +95,15 @@ def test_a_page_on_a_dark_table_in_shadow_is_dark_ink_on_paper(mnist, seed, inde
     assert similarity(pictures[index], mnist[index]) > 0.85
 
 
+@pytest.mark.parametrize("seed, index", [(1, 1), (13, 1), (18, 3)])
+def test_a_shadow_along_the_photo_edge_is_not_ink(mnist, seed, index):
+    """Generated photos with a deep shadow wedge along an edge: broad, fainter than the pen,
+    so it is shade, not a stroke (each of these read the shadow as part of the digit)."""
+    rng = np.random.default_rng(seed)
+    pictures = [photos.photo(digit, rng) for digit in mnist[: index + 1]]
+    assert similarity(pictures[index], mnist[index]) > 0.85
+
+
 @pytest.mark.parametrize("index", [0, 3, 4])
 def test_a_thin_remnant_of_a_line_does_not_stretch_the_digit(mnist, index):
     """On ruled paper, a thin line the finder cannot take (it runs from the digit across

@@ -9,7 +9,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from demo.lines import ruled_lines, slivers
+from demo.lines import LINE_FAMILY, ruled_lines, slivers
 
 PAPER_SIDE = 96  # paper (the light falling on it) is estimated at this coarse size
 PAPER_WINDOW = 0.3  # closing window, share of the shorter side: wider than strokes
@@ -116,9 +116,12 @@ def keep_digit(
     ruled = False  # whether the paper is ruled: then thin remnants of its lines are cut too
     if lines:
         faint, _ = coarsen(raw)
-        unlined = mask & ~ruled_lines(faint > FAINT * _peak(faint), coarse > 0.5, page)
+        lined, count = ruled_lines(faint > FAINT * _peak(faint), coarse > 0.5, page)
+        unlined = mask & ~lined
         if coarse[unlined].sum() > SPECK_FRACTION * coarse[mask].sum():
-            mask, ruled = unlined, bool((mask & ~unlined).any())
+            mask, ruled = unlined, bool((mask & lined).any())
+        elif count >= LINE_FAMILY:
+            return None  # ruled paper and (next to) nothing else: a blank page
     if not mask.any():
         return None
     labels = _components(mask)

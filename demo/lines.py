@@ -19,20 +19,25 @@ SOLID = 0.6  # ...cut only where this share of the ink is thicker (else it is a 
 DETECT_SIDE = 128  # lines are found at this size (fewer tilts to try), removed at full size
 
 
-def ruled_lines(mask: np.ndarray, ink: np.ndarray, page: np.ndarray | None = None) -> np.ndarray:
+def ruled_lines(
+    mask: np.ndarray, ink: np.ndarray, page: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
     """Which pixels of `mask` (bool: faint ink too, so lines are whole) are ruled lines, near
-    horizontal or vertical; where `ink` (bool: clear ink) crosses a line, the line stays.
-    `page` (bool, if known) is the paper: a line's cover is measured across it, so a margin
-    that runs the page's length counts even where a table shows around the page."""
-    lines = np.zeros_like(mask)
+    horizontal or vertical, and how many lines there are; where `ink` (bool: clear ink)
+    crosses a line, the line stays. `page` (bool, if known) is the paper: a line's cover is
+    measured across it, so a margin that runs the page's length counts even where a table
+    shows around the page."""
+    lines, count = np.zeros_like(mask), 0
     if min(mask.shape) < LINE_MIN_SIDE:
-        return lines
+        return lines, count
     page = np.ones_like(mask) if page is None else page
     for transpose in (False, True):
         plane, strokes, paper = (mask.T, ink.T, page.T) if transpose else (mask, ink, page)
-        hits = _remove_mask(plane, strokes, _find(plane, paper))
+        found = _find(plane, paper)
+        hits = _remove_mask(plane, strokes, found)
         lines |= hits.T if transpose else hits
-    return lines
+        count += len(found)
+    return lines, count
 
 
 def _find(plane: np.ndarray, page: np.ndarray) -> list[tuple[float, float, float]]:

@@ -18,6 +18,7 @@ EDGE_SHARE, EDGE_LONG = 0.8, 0.75  # ...as does one lying along an edge and most
 WIDE, SOLID = 0.08, 0.5  # or one mostly wider than this share of the side (a pen's stroke
 SHADE = 0.65  # is not, unless in a tight crop) and fainter than this share of the peak: a shadow
 INSIDE = 0.002  # and some ink (this share of the picture) must remain inside the page
+BLANK_PAGE = 0.5  # an empty page this large (share) inside a table is blank paper, no digit
 RIM_OFF = 0.05  # ink inside may reach the rim here and there (ruled lines), not along it
 MIN_SIDE = 64  # a picture smaller than this (coarse px) is a scan or crop: no table to find
 
@@ -62,6 +63,8 @@ def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     around = _max_filter(found.astype(np.float32), 2 * LINE_GAP + 1, 0.0) > 0
     inside = (coarse > MIN_CONTRAST) & ~around  # faint pencil too: not cut by the table's peak
     off = np.count_nonzero(mask & ~around & rim) / np.count_nonzero(rim)
+    if np.count_nonzero(inside) < INSIDE * mask.size and np.mean(~around) >= BLANK_PAGE:
+        return np.zeros_like(raw), ~around  # a blank page on a table: the empty state
     if np.count_nonzero(inside) < INSIDE * mask.size or off > RIM_OFF:
         return raw, None  # nothing inside, or ink running off: a digit touching the edges
     keep = np.repeat(np.repeat(~around, factor, axis=0), factor, axis=1)

@@ -168,6 +168,20 @@ def test_a_blank_photo_is_the_empty_state():
     assert to_mnist(buffer.getvalue()) is None
 
 
+@pytest.mark.parametrize("ruled", [False, True], ids=["plain", "ruled"])
+@pytest.mark.parametrize("table", [False, True], ids=["page", "on a table"])
+def test_a_photo_of_an_empty_page_is_the_empty_state(ruled, table):
+    """Ruled lines and the table around the page are paper and surroundings, not a digit:
+    with nothing written, the answer is 'nothing to read'."""
+    ys, xs = np.mgrid[:480, :640]
+    light = 0.8 + 0.2 * np.cos(xs / 250)  # uneven light
+    photo = paper_photo(np.zeros((480, 640), np.float32), light, lines=ruled)
+    if table:
+        page = (xs > 40 + ys * 0.05) & (xs < 600 - ys * 0.04) & (ys > 30 + xs * 0.02)
+        photo[~(page & (ys < 440))] = 75
+    assert to_mnist(photo) is None
+
+
 def test_a_tight_crop_of_a_thick_zero_is_read_not_refused():
     ys, xs = np.mgrid[:100, :80]
     distance = np.hypot((ys - 49.5) / 50, (xs - 39.5) / 40)

@@ -6,6 +6,9 @@ Starts `demo/app.py` in a child process, lets each client thread send MNIST test
 /classify back to back (stopping early at --max-seconds), and reports errors (must be 0),
 p50/p95 latency, throughput and the server's RSS before and after. Writes
 results/loadtest.json. Dev tool: gradio_client ships with gradio.
+
+Each client says it is a different address (X-Forwarded-For, which the server trusts from a
+loopback peer as from a proxy), so the per-client shares apply per user, as on the Space.
 """
 
 import argparse
@@ -37,11 +40,14 @@ def write_digits(folder: Path, count: int = 50) -> list[Path]:
     return paths
 
 
-def user(url: str, paths: list[Path], requests: int, stop_at: float, out: dict) -> None:
+def user(
+    url: str, paths: list[Path], requests: int, stop_at: float, out: dict, number: int
+) -> None:
     from gradio_client import Client, handle_file
 
+    address = f"198.51.{100 + number // 250}.{1 + number % 250}"  # documentation addresses
     try:
-        client = Client(url, verbose=False)
+        client = Client(url, verbose=False, headers={"X-Forwarded-For": address})
     except Exception as error:  # a refused connection is an error the report must count
         out["errors"].append(f"connect: {error!r}"[:200])
         return
@@ -75,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
         started = time.monotonic()
         stop_at = started + args.max_seconds
         threads = [
-            threading.Thread(target=user, args=(app.url, paths, args.requests, stop_at, out))
-            for _ in range(args.clients)
+            threading.Thread(
+                target=user, args=(app.url, paths, args.requests, stop_at, out, number)
+            )
+            for number in range(args.clients)
         ]
         for thread in threads:
             thread.start()

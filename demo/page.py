@@ -9,8 +9,9 @@ with ruled lines cut off it (an opening wider than a line), framing ink left ins
 
 import numpy as np
 
-from demo.ink import BAND, MIN_CONTRAST, _components, _max_filter, _min_filter, coarsen
+from demo.ink import BAND, _components, _max_filter, _min_filter, coarsen
 
+INK_FLOOR = 0.1  # contrast (0..1) that is surely not paper noise, even for faint pencil
 TABLE_CUT = 0.25  # share of the peak contrast that counts as table (a table is never faint)
 LINE_GAP = 5  # opening window (coarse px): cuts ruled lines off the table, keeps broad areas
 RIM = 0.5  # a piece covering this share of the picture's rim frames the page...
@@ -30,7 +31,7 @@ def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     inside it)."""
     coarse, factor = coarsen(raw)
     peak = float(coarse.max())
-    if peak < MIN_CONTRAST or min(coarse.shape) < MIN_SIDE:
+    if peak < INK_FLOOR or min(coarse.shape) < MIN_SIDE:
         return raw, None
     mask = coarse > TABLE_CUT * peak
     if not (mask[[0, -1]].any() or mask[:, [0, -1]].any()):
@@ -61,7 +62,7 @@ def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if not found.any():
         return raw, None
     around = _max_filter(found.astype(np.float32), 2 * LINE_GAP + 1, 0.0) > 0
-    inside = (coarse > MIN_CONTRAST) & ~around  # faint pencil too: not cut by the table's peak
+    inside = (coarse > INK_FLOOR) & ~around  # faint pencil too: not cut by the table's peak
     off = np.count_nonzero(mask & ~around & rim) / np.count_nonzero(rim)
     if np.count_nonzero(inside) < INSIDE * mask.size and np.mean(~around) >= BLANK_PAGE:
         return np.zeros_like(raw), ~around  # a blank page on a table: the empty state

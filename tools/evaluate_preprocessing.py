@@ -6,7 +6,8 @@ Each row is a kind of picture made from MNIST digits of `--split` (tune on train
 test) or from scikit-learn's 8x8 digits; each is read through `demo.preprocess.to_mnist` and
 through the preprocessing at BASELINE (demo/preprocess.py and demo/pixels.py as of that commit,
 loaded with `git show`), by the shipped model. An unreadable picture (None, or refused with
-PreprocessError) counts as wrong. Prints a table and the speed of one 12-megapixel photo and of
+PreprocessError) counts as wrong, except in the blank row, where None (the empty state) is
+the right answer. Prints a table and the speed of one 12-megapixel photo and of
 a 280 px sketchpad drawing; writes results/preprocessing_eval.json. Seeds are fixed.
 """
 
@@ -49,6 +50,7 @@ ROWS = {
     "strokes_medium": (200, "brush 1-2x MNIST width on a 280 px sketchpad"),
     "strokes_fat": (200, "brush 2-3x MNIST width on a 280 px sketchpad"),
     "sklearn_8x8": (600, "scikit-learn's 8x8 digits (43 writers), upscaled as scans"),
+    "blank": (200, "photos as above with nothing written (half on a table): 'nothing to read'"),
 }
 
 
@@ -118,6 +120,7 @@ def make_rows(split: str, scale: float, seed: int) -> dict:
         "strokes_thin": photos.pen_drawing,
         "strokes_medium": lambda d, r: draw_on_canvas(d, r, canvas=280, brush=(0.0, 0.06)),
         "strokes_fat": lambda d, r: draw_on_canvas(d, r, canvas=280, brush=(0.06, 0.12)),
+        "blank": lambda d, r: photos.photo(d, r, hard=bool(r.random() < 0.5), blank=True),
     }
     rows, used = {}, 0
     for index, (name, make) in enumerate(makers.items()):
@@ -182,10 +185,13 @@ def evaluate(model: Path, split: str, scale: float, seed: int = SEED) -> dict:
             if preprocess is None:
                 continue
             seen, ms, refused = read_all(preprocess, pictures, size, box)
-            row[key] = accuracy(classifier, seen, labels) | {
-                "refused": refused,
-                "ms_per_image": round(ms, 2),
-            }
+            if name == "blank":  # right when nothing is read (None), not a digit nor an error
+                empty = sum(out is None for out in seen) - refused
+                scored = {"correct": empty, "accuracy": round(empty / len(seen), 4)}
+                scored["unread"] = empty + refused
+            else:
+                scored = accuracy(classifier, seen, labels)
+            row[key] = scored | {"refused": refused, "ms_per_image": round(ms, 2)}
         report[name] = row
     return {
         "command": "python -m tools.evaluate_preprocessing"

@@ -67,9 +67,11 @@ def _sheet(
     pencil: bool,
     pad: int,
     spread: tuple[float, float],
+    blank: bool = False,
 ) -> np.ndarray:
     """The paper as an upright float RGB picture: tint, ruled lines, and the digit at least
-    `pad` px inside the edges, placed at a random `spread` share of the room left."""
+    `pad` px inside the edges, placed at a random `spread` share of the room left (or, if
+    `blank`, nothing written: the same random draws, so other pictures do not change)."""
     width, height = size
     paper = np.array([1.0, 1.0, 1.0]) - rng.uniform(0.0, 0.15, 3) * rng.uniform(0, 1)
     paper = paper * rng.uniform(0.8, 1.0)
@@ -98,6 +100,8 @@ def _sheet(
         ink = ink * rng.uniform(0.6, 1.0, ink.shape).astype(np.float32)
     else:
         pen = np.array(PENS[int(rng.integers(len(PENS)))]) * rng.uniform(0.7, 1.3)
+    if blank:
+        ink = np.zeros_like(ink)
     part = sheet[top : top + ink.shape[0], left : left + ink.shape[1]]
     part[:] = part * (1 - ink[:, :, None]) + pen * ink[:, :, None]
     return sheet
@@ -136,23 +140,29 @@ def _on_table(sheet: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def photo(
-    digit: np.ndarray, rng: np.random.Generator, *, hard: bool = False, exif: bool = False
+    digit: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    hard: bool = False,
+    exif: bool = False,
+    blank: bool = False,
 ) -> bytes:
     """A JPEG phone photo of `digit` written on paper: tint, ruled lines, shadow, tilt, noise.
 
     hard: on a table seen at a slant, and maybe pencil, blur and heavy JPEG. exif: the pixels
-    are stored turned, with the EXIF Orientation tag that turns them back upright.
+    are stored turned, with the EXIF Orientation tag that turns them back upright. blank:
+    the same photo with nothing written on the page (the answer must be "nothing to read").
     """
     frame = FRAMES[int(rng.integers(len(FRAMES)))]
     pencil = hard and rng.random() < 0.5
     if hard:  # the digit well inside the page, which the slant brings in by up to 14%
         margin = int(0.2 * min(frame))
-        sheet = _sheet(digit, frame, rng, pencil, margin, (0.0, 1.0))
+        sheet = _sheet(digit, frame, rng, pencil, margin, (0.0, 1.0), blank)
         image = _on_table(Image.fromarray((np.clip(sheet, 0, 1) * 255).astype(np.uint8)), rng)
     else:  # a larger sheet, turned, then framed: the digit stays near enough the middle
         pad = max(frame) // 5
         size = (frame[0] + 2 * pad, frame[1] + 2 * pad)
-        sheet = _sheet(digit, size, rng, pencil, pad + min(frame) // 12, (0.15, 0.85))
+        sheet = _sheet(digit, size, rng, pencil, pad + min(frame) // 12, (0.15, 0.85), blank)
         big = Image.fromarray((np.clip(sheet, 0, 1) * 255).astype(np.uint8))
         big = big.rotate(rng.uniform(-ROTATION, ROTATION), Image.BILINEAR)
         image = big.crop((pad, pad, pad + frame[0], pad + frame[1]))

@@ -1,7 +1,9 @@
 """Make a drawing, photo or scan look like an MNIST digit, because that is all the model knows.
 
-demo.ink finds the digit's ink; this crops it, scales the longer side to `digit_box`, brings
-strokes toward MNIST's width and puts the centre of mass at the centre, as MNIST's authors did.
+demo.ink finds the digit's ink (demo.page first takes away a table or deep shadow around a
+photographed page, demo.lines the ruled lines); this crops it, scales the longer side to
+`digit_box`, brings strokes toward MNIST's width and puts the centre of mass at the centre, as
+MNIST's authors did.
 """
 
 import math

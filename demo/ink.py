@@ -45,6 +45,7 @@ def contrast(luma: np.ndarray, dark_ink: bool | None = None) -> np.ndarray:
     # a stroke along an edge is half as wide to the window: there, if paper beyond the edge
     # shows it far darker than any shadow (a tight crop's stroke), it is ink
     edged = _min_filter(_max_filter(small, window, np.inf), window + 2, np.inf)
+    edged = np.where(np.isfinite(edged), edged, paper)  # a picture smaller than the window
     paper = np.where(paper < SHADOW_FLOOR * edged, edged, paper)
     lit = float(np.percentile(paper, 90))
     paper = np.maximum(paper, SHADOW_FLOOR * lit)

@@ -3,6 +3,7 @@ file and line; splits keep each writer whole; strokes are drawn as the page fram
 (tall 1s stay thin, up is up, separate strokes stay separate, centre of mass in the middle)."""
 
 import gzip
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -363,8 +364,30 @@ def test_no_generator_draws_plainly_whatever_the_global_random_state():
     torch.manual_seed(2)
     torch.testing.assert_close(render(*inputs, None), first, atol=0, rtol=0)
     (image,) = render(*batch(VERTICAL_ONE), None).numpy()
-    width = np.mean(RenderConfig().width_range)  # the plain brush: mid-range, no distortion
+    width = RenderConfig().plain_width  # the plain brush, no distortion
     assert abs(image.sum() / ink_box(image)[0] - width) < 0.6  # ink per row ~ the brush width
+
+
+def test_sparse_sampling_keeps_the_corner_of_a_seven():
+    # Keep no pen sample by chance: only each stroke's ends and its corners remain.
+    sparse = RenderConfig(keep_range=(0.0, 0.0), rotate_degrees=0, shear=0, aspect=0, jitter=0)
+    (image,) = render(*batch(SEVEN_SCREEN), seeded(3), sparse).numpy()
+    rows, cols = np.nonzero(image > 0.5)
+    top = rows < rows.min() + 4
+    assert cols[top].max() - cols[top].min() > 8  # the bar is drawn, not cut off to a diagonal
+    corner = RenderConfig(keep_range=(0.0, 0.0), sharp_turn=-1.0)  # no sample counts as a corner
+    (cut,) = render(*batch(SEVEN_SCREEN), seeded(3), replace(corner, rotate_degrees=0, shear=0,
+                    aspect=0, jitter=0)).numpy()  # fmt: skip
+    rows, cols = np.nonzero(cut > 0.5)
+    top = rows < rows.min() + 4
+    assert cols[top].max() - cols[top].min() <= 8  # what dropping the corner would draw
+
+
+def test_every_render_has_full_ink_where_the_pen_is_thickest():
+    inputs = batch(*[SEVEN_SCREEN, LOOP, VERTICAL_ONE, TWO_BARS] * 8)
+    thin = RenderConfig(width_range=(1.0, 1.4))
+    peaks = render(*inputs, seeded(5), thin).amax((1, 2))
+    torch.testing.assert_close(peaks, torch.ones_like(peaks))
 
 
 # --- the real file ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ class AugmentConfig:
     elastic_pixels: float = 1.5  # wobbly strokes: largest displacement of a smooth field
     elastic_grid: int = 4  # the field's coarseness: control points per side
     thickness_prob: float = 0.3  # share of digits whose strokes get thicker or thinner
+    marker_prob: float = 0.0  # share drawn with a marker: strokes +2 px a side, digit refitted
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -63,4 +64,18 @@ def augment(
         half = config.thickness_prob / 2
         warped = torch.where(choice > 1 - half, thinner, warped)
         warped = torch.where(choice < half, thicker, warped)
+    if config.marker_prob > 0:
+        # A fat marker closes small loops (a 4's top, a 9's), so the shape itself turns
+        # ambiguous: seeing such digits teaches the model to be unsure of them, not to guess.
+        fat = _refit(F.max_pool2d(warped, 5, stride=1, padding=2), (height + 4) / height)
+        chosen = _uniform((batch, 1, 1, 1), 0, 1, generator, device) < config.marker_prob
+        warped = torch.where(chosen, fat, warped)
     return warped.squeeze(1).clamp_(0, 1)
+
+
+def _refit(images: torch.Tensor, factor: float) -> torch.Tensor:
+    """Shrink (B, 1, H, W) about the centre by `factor`: a thickened digit back in its box."""
+    theta = torch.zeros(len(images), 2, 3, device=images.device, dtype=images.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = factor
+    grid = F.affine_grid(theta, images.shape, align_corners=False)
+    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")

@@ -21,6 +21,7 @@ class Config:
     grad_clip: float = 0.0  # max global gradient norm; 0 = no clipping
     label_smoothing: float = 0.0
     augment: bool = False  # train/augment.py: shifts, rotations, scalings, elastic, thickness
+    marker: float = 0.0  # with augment: share of digits redrawn as with a fat marker
     val_size: int = 0  # MNIST training images held out for every choice a run makes
     pendigits: int = 0  # fresh renders of each pendigits training digit per epoch; 0 = MNIST only
     init_from: str | None = None  # start from these weights instead of a random init
@@ -69,11 +70,12 @@ RECIPES = {
     ),
     # For strangers' handwriting: `best`'s weights fine-tuned on MNIST plus real pen strokes by
     # 22 pendigits writers (4 more validate, 4 are only evaluated), without label smoothing
-    # so that confidences can be calibrated afterwards. Short enough for a CPU.
+    # so that confidences can be calibrated afterwards, and with some marker-fat digits so
+    # that a blob is not read with confidence. Short enough for a CPU.
     "writers": dict(
         epochs=2, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.01,
         schedule="onecycle", warmup_fraction=0.1, grad_clip=1.0, augment=True, val_size=5000,
-        pendigits=2, init_from="weights/hrnn_mnist_best.pt",
+        marker=0.25, pendigits=2, init_from="weights/hrnn_mnist_best.pt",
     ),
 }
 # fmt: on

@@ -16,8 +16,13 @@ import torch.nn.functional as F
 class RenderConfig:
     image_size: int = 28
     digit_box: float = 20.0  # the longer side of the ink, stroke width included (MNIST's)
-    width_range: tuple[float, float] = (1.4, 3.6)  # brush width in output pixels (MNIST ~2.4)
+    width_range: tuple[float, float] = (
+        1.4,
+        4.8,
+    )  # brush width in output pixels: fine pen to marker
+    plain_width: float = 2.5  # validation's brush: MNIST's typical stroke
     keep_range: tuple[float, float] = (0.5, 1.0)  # share of pen samples kept: sparser polylines
+    sharp_turn: float = 0.7  # a sample where the pen turns more than acos(this) is always kept
     rotate_degrees: float = 10.0
     shear: float = 0.25  # slant
     aspect: float = 0.15  # x squeezed or stretched by up to this share
@@ -36,7 +41,7 @@ def render(
 ) -> torch.Tensor:
     """(B, P, 2) points + (B, P) stroke ids (-1 = padding) -> (B, size, size) ink in [0, 1].
 
-    generator None draws every digit plainly (mid-width brush, no distortion): for validation.
+    generator None draws every digit plainly (plain_width brush, no distortion): for validation.
     """
     device = points.device
     batch, _, _ = points.shape
@@ -62,13 +67,17 @@ def render(
     cos, sin = torch.cos(angle)[:, None], torch.sin(angle)[:, None]
     xy = torch.stack([cos * x - sin * y, sin * x + cos * y], dim=-1)
 
-    # Sparser sampling: drop pen samples, always keeping each stroke's first and last.
+    # Sparser sampling: drop pen samples, always keeping each stroke's first and last and its
+    # corners (dropping the corner of a 7 would cut it off and draw a different digit).
     first = torch.ones_like(valid)
     first[:, 1:] = stroke_ids[:, 1:] != stroke_ids[:, :-1]
     last = torch.ones_like(valid)
     last[:, :-1] = stroke_ids[:, :-1] != stroke_ids[:, 1:]
+    coming, going = xy - xy.roll(1, 1), xy.roll(-1, 1) - xy
+    turn = (coming * going).sum(-1) / (coming.norm(dim=-1) * going.norm(dim=-1)).clamp_min(1e-9)
+    corner = ~first & ~last & (turn < config.sharp_turn)
     keep_share = draw(*config.keep_range)[:, None]
-    kept = valid & (first | last | (draw(0, 1, valid.shape) < keep_share))
+    kept = valid & (first | last | corner | (draw(0, 1, valid.shape) < keep_share))
     index = torch.arange(longest, device=device).expand(batch, -1)
     previous = torch.where(kept, index, -1).cummax(1).values.roll(1, 1)
     previous[:, 0] = -1
@@ -79,6 +88,8 @@ def render(
 
     # Scale the ink (stroke width included) to the digit box, centre of mass to the middle.
     width = draw(*config.width_range)
+    if generator is None:
+        width = torch.full_like(width, config.plain_width)
     low = torch.where(kept[..., None], xy, torch.inf).amin(1)
     high = torch.where(kept[..., None], xy, -torch.inf).amax(1)
     scale = (config.digit_box - width) / (high - low).amax(-1).clamp_min(1e-3)
@@ -89,7 +100,9 @@ def render(
     offset = (config.image_size - 1) / 2 + 0.5
     to_pixels = lambda p: (p - centre[:, None]) * scale[:, None, None] + offset  # noqa: E731
     ink = _draw_segments(to_pixels(start), to_pixels(xy), kept, width, config.image_size)
-    return _centre_of_mass_to(ink, offset)
+    ink = _centre_of_mass_to(ink, offset)
+    # The sub-pixel move blurs thin strokes; a pen's ink is full black wherever it is thickest.
+    return ink / ink.amax((1, 2), keepdim=True).clamp_min(1e-6)
 
 
 def _centre_of_mass_to(ink: torch.Tensor, target: float) -> torch.Tensor:

@@ -110,7 +110,7 @@ def train(r: Run) -> None:
                 r.optimizer, learning_rate(config, epoch * per_epoch + index, total_steps)
             )
             if config.augment:
-                x = augment(x, AugmentConfig(), generator)
+                x = augment(x, AugmentConfig(marker_prob=config.marker), generator)
             loss, hits = r.step(x, y)
             loss_sum, correct = loss_sum + loss, correct + hits
             if bar is not None:
@@ -313,7 +313,7 @@ def finish(r: Run) -> dict:
         "model_config": r.model.config.to_dict(),
         "recipe": config.recipe,
         "config": r.hparams,
-        "augment": AugmentConfig().to_dict() if config.augment else None,
+        "augment": AugmentConfig(marker_prob=config.marker).to_dict() if config.augment else None,
         "training_data": r.training_data,
         "command": config.command,
         "selected_epoch": r.best["epoch"],

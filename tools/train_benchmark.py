@@ -17,7 +17,7 @@ import torch
 from train import pendigits
 from train import step as step_fns
 from train.augment import AugmentConfig, augment
-from train.config import make_config
+from train.config import RECIPES, make_config
 from train.data import DataError
 from train.device import describe_device, pick_device
 from train.model import HRNN
@@ -87,14 +87,19 @@ def measure(
     return time_steps(step, images, labels, steps, blocks, device)
 
 
-def augment_ms(device: torch.device, batch: int = 128, repeats: int = 50) -> float:
+WRITERS_AUGMENT = AugmentConfig(marker_prob=RECIPES["writers"]["marker"])
+
+
+def augment_ms(
+    device: torch.device, config: AugmentConfig, batch: int = 128, repeats: int = 50
+) -> float:
     images = torch.rand(batch, 28, 28, device=device)
     generator = torch.Generator(device=device).manual_seed(0)
     times = []
     for _ in range(repeats):
         _sync(device)
         started = time.perf_counter()
-        augment(images, AugmentConfig(), generator)
+        augment(images, config, generator)
         _sync(device)
         times.append(time.perf_counter() - started)
     return 1000 * statistics.median(times)
@@ -144,9 +149,13 @@ def main(argv: list[str] | None = None) -> None:
         "median_of_blocks": args.blocks,
         "steps_per_block": steps,
         "results": rows,
-        "augment_ms_per_batch_128": round(augment_ms(device), 3),
+        "augment_ms_per_batch_128": round(augment_ms(device, AugmentConfig()), 3),
+        "augment_writers_ms_per_batch_128": round(augment_ms(device, WRITERS_AUGMENT), 3),
     }
-    print(f"augmentation: {result['augment_ms_per_batch_128']} ms per batch of 128")
+    print(
+        f"augmentation: {result['augment_ms_per_batch_128']} ms per batch of 128 "
+        f"({result['augment_writers_ms_per_batch_128']} ms with the writers recipe's marker)"
+    )
     try:
         result["render_ms_per_128_pen_digits"] = round(render_ms(device), 3)
         print(f"stroke rendering: {result['render_ms_per_128_pen_digits']} ms per 128 pen digits")

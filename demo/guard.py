@@ -25,7 +25,6 @@ MAX_PATH_CHARS = 1024  # Gradio's own upload paths are ~100 characters
 QUEUE_SIZE = 32  # waiting events beyond this get "queue full" instead of piling up memory
 SESSIONS = 32  # Gradio keeps each session's last inputs (up to 512 KiB); older sessions are dropped
 THREADS = 8  # worker threads; decoding is further bounded in demo.pixels
-QUEUE_POLL = 0.01  # s between an idle queue's looks for work: Gradio's 1 ms burns ~6% of a core
 UNKNOWN_MODEL = "Unknown model: choose one of the models offered on the page."
 
 SHIPPED = frozenset(p for png in EXAMPLES.glob("*.png") for p in (str(png), os.path.realpath(png)))
@@ -83,7 +82,6 @@ def serve(demo: gr.Blocks, **launch_kwargs) -> None:
     demo.api_open = False  # /run and /api answer 404 for queued events: the queue is the way in
     queue = demo._queue
     queue.max_size = QUEUE_SIZE if queue.max_size is None else min(queue.max_size, QUEUE_SIZE)
-    queue.sleep_when_free = QUEUE_POLL  # uploads wait <= 10 ms more; the idle server rests
     demo.delete_cache = (SWEEP_EVERY, FILE_LIFETIME)  # uploads leave the disk (limits' window)
     for block in demo.blocks.values():  # the example files cached at build time must stay
         block.keep_in_cache.update(getattr(block, "temp_files", ()))

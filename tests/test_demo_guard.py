@@ -503,7 +503,6 @@ def test_serve_launches_with_the_public_limits_whatever_the_caller_asks(monkeypa
         gr.Examples([[EXAMPLE]], inputs=[image])
         image.change(lambda x: x, image, image)
     demo.queue(max_size=500)
-    assert demo._queue.sleep_when_free < guard.QUEUE_POLL  # the knob serve() turns still exists
     launched = {}
     monkeypatch.setattr(demo, "launch", lambda **kwargs: launched.update(kwargs))
     monkeypatch.setattr(guard, "tune_malloc", lambda: None)
@@ -517,7 +516,6 @@ def test_serve_launches_with_the_public_limits_whatever_the_caller_asks(monkeypa
     assert launched["css"] == "x" and launched["state_session_capacity"] == guard.SESSIONS
     assert [m.cls for m in launched["app_kwargs"]["middleware"]] == [limits.Limits]
     assert demo.api_open is False and demo._queue.max_size == guard.QUEUE_SIZE
-    assert demo._queue.sleep_when_free == guard.QUEUE_POLL
     assert demo.delete_cache == (limits.SWEEP_EVERY, limits.FILE_LIFETIME)
     cached = set().union(*(b.temp_files for b in demo.blocks.values() if hasattr(b, "temp_files")))
     kept = set().union(*(b.keep_in_cache for b in demo.blocks.values()))

@@ -168,11 +168,15 @@ def test_the_command_reads_every_model_through_its_card_and_writes_the_table(
     assert digits["hot"]["correct"] == digits["shipped"]["correct"]  # same network
     assert digits["hot"]["mean_confidence"] < digits["shipped"]["mean_confidence"]
     probabilities = Classifier(hot).predict(tiny_sets[0].images).probabilities
-    assert digits["hot"]["not_sure_share"] == pytest.approx((probabilities.max(1) < 0.6).mean())
+    assert digits["hot"]["not_sure_share"] == pytest.approx(
+        (probabilities.max(1) < 0.6).mean(), abs=1e-4
+    )
     shipped = Classifier(DEFAULT_MODEL)
     threshold = shipped.card.sure_at
     confident = shipped.predict(tiny_sets[0].images).probabilities.max(1)
-    assert digits["shipped"]["not_sure_share"] == pytest.approx((confident < threshold).mean())
+    assert digits["shipped"]["not_sure_share"] == pytest.approx(
+        (confident < threshold).mean(), abs=1e-4
+    )
     table = capsys.readouterr().out
     assert "| digits | 12 | hot |" in table and "| drawn | 4 | shipped |" in table
 

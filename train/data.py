@@ -192,4 +192,3 @@ def validation_split(count: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     and tool, so validation digits never leak into training or into a test-only comparison."""
     order = np.random.default_rng(VALIDATION_SEED).permutation(count)
     return np.sort(order[:size]), np.sort(order[size:])
-

@@ -28,9 +28,11 @@ from tools import attacks
 from tools.liveserver import LiveApp, running_app
 from tools.paths import RESULTS
 
-SEED = 10  # hostile client k is 10.0.0.(SEED + k); the valid one 10.0.0.1, the heavy one .2
+SEED = 10  # hostile client k is 10.0.0.(SEED + k); valid .1, heavy .2, the final check .3
 WARMUP_REQUESTS = 20
 HOSTILE_PAUSE = 0.5  # seconds between one hostile client's requests
+VALID_PAUSE = 0.05  # between the valid client's uploads: back to back on a quiet machine it
+# sends ~20 a second, 190 MB in 10 minutes, past the per-client upload share (demo.limits)
 HEAVY_EVERY = 20.0  # seconds between worst-legal uploads (4096x4096 RGBA: ~1 s of CPU each)
 SAMPLE_EVERY = 0.25  # RSS sampling period
 SLOW = 30.0  # a request slower than this counts as a hang
@@ -79,6 +81,7 @@ def valid_loop(app: LiveApp, log: Log, stop: threading.Event, into: list[float])
     with as_client(app, 1) as client:
         while not stop.is_set():
             _record(log, lambda: attacks.valid(client), into)
+            stop.wait(VALID_PAUSE)
 
 
 def heavy_loop(app: LiveApp, log: Log, stop: threading.Event) -> None:
@@ -211,7 +214,7 @@ def soak(minutes: float, idle_seconds: float, hostile: int) -> dict:
         time.sleep(5)
         final_rss = app.rss_bytes()
         tracebacks = app.log_tail(10**8).count("Traceback")
-        with as_client(app, 1) as client:
+        with as_client(app, 3) as client:  # a newcomer: is the server still serving?
             alive = not attacks.valid(client).refused
     slow = [o.name for o in log.hostile if o.seconds > SLOW]
     slow += [f"valid {s:.1f}s" for s in log.valid + log.heavy if s > SLOW]

@@ -30,7 +30,7 @@ PER_CLIENT_UPLOADS = 4  # one client's uploads in flight
 PER_CLIENT_EVENTS = 8  # one client's events waiting or running (the queue holds 32)
 DIRECT_AT_ONCE = 4  # drawing reads outside the queue (each ~5-10 ms of CPU); more wait ...
 DIRECT_WAIT = 2.0  # ... this long for a turn, then are told the server is busy
-PER_CLIENT_DIRECT = 2  # one client's drawing reads in flight (the page sends one at a time)
+PER_CLIENT_DIRECT = 2  # one client's reads outside the queue (drawings, example clicks)
 FILE_LIFETIME, SWEEP_EVERY = 600, 300  # uploads older than 10 min go, swept every 5 min ...
 UPLOAD_WINDOW = FILE_LIFETIME + SWEEP_EVERY  # ... so the disk holds at most this window's uploads
 CLIENT_UPLOAD_BYTES = 150 * 2**20  # one client's uploads per window (~150 phone photos)
@@ -40,6 +40,8 @@ BODY_IDLE_SECONDS = 10.0  # a body that stalls this long between chunks is dropp
 BODY_SECONDS = 60.0  # and every body must be complete this long after it starts
 CLOSED = ("/deep_link", "/run-history", "/runs", "/mcp", "/proxy=")
 QUEUED = ("/queue/join", "/call/")
+UPLOAD_SHARE = (PER_CLIENT_UPLOADS, "You are uploading too many files at once; please wait.")
+DIRECT_SHARE = (PER_CLIENT_DIRECT, "You have too many reads in flight; please wait for answers.")
 
 
 class Limits:
@@ -50,7 +52,7 @@ class Limits:
         self.uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
         self.uploading: dict[str, int] = {}  # client -> uploads in flight
         self.direct = asyncio.Semaphore(DIRECT_AT_ONCE)
-        self.reading: dict[str, int] = {}  # client -> drawing reads in flight
+        self.reading: dict[str, int] = {}  # client -> reads outside the queue in flight
         self.uploaded: dict[int, Counter] = {}  # minute -> client -> bytes taken in
 
     async def __call__(self, scope, receive, send):
@@ -81,9 +83,7 @@ class Limits:
                 if route.startswith(QUEUED):
                     return await self.app(scope, _replay(body, receive), tracked_send)
                 # Outside the queue (a drawing's read): bounded here instead, per client and all.
-                too_many = "You have too many drawings being read; please wait for the answers."
-                slot = _slot(self.direct, self.reading, client, PER_CLIENT_DIRECT, too_many)
-                async with slot(DIRECT_WAIT):
+                async with _turn(self.direct, self.reading, client, DIRECT_SHARE, DIRECT_WAIT):
                     return await self.app(scope, _replay(body, receive), tracked_send)
             if route == "/upload":
                 counted = _counting(receive, limit, _boundary(headers))
@@ -103,10 +103,8 @@ class Limits:
     async def _upload(self, scope, receive, send, headers: dict) -> None:
         """Uploads take one of UPLOADS_AT_ONCE slots, at most PER_CLIENT_UPLOADS per client."""
         client = client_key(scope.get("client"), headers)
-        too_many = "You are uploading too many files at once; please wait."
-        slot = _slot(self.uploads, self.uploading, client, PER_CLIENT_UPLOADS, too_many)
         self._check_disk(client)
-        async with slot(UPLOAD_WAIT):
+        async with _turn(self.uploads, self.uploading, client, UPLOAD_SHARE, UPLOAD_WAIT):
             try:
                 return await self.app(scope, receive, send)
             finally:
@@ -125,29 +123,29 @@ class Limits:
             raise Rejected(429, "You have uploaded a lot in the last minutes; please wait a while.")
 
 
-def _slot(shared: asyncio.Semaphore, mine: dict, client: str, per_client: int, too_many: str):
-    """A turn at `shared` (awaited up to `wait` s); a client holds or awaits at most per_client."""
+@contextlib.asynccontextmanager
+async def _turn(shared: asyncio.Semaphore, mine: dict, client: str, share: tuple[int, str], wait):
+    """A turn at `shared`, awaited up to `wait` s; a client holds or awaits at most share[0].
 
-    @contextlib.asynccontextmanager
-    async def turn(wait: float):
-        if mine.get(client, 0) >= per_client:
-            raise Rejected(429, too_many)
-        mine[client] = mine.get(client, 0) + 1  # counted while waiting too: no race past the cap
+    Raises Rejected: 429 with share[1] (the client has its share) or 503 (no turn in time).
+    """
+    per_client, too_many = share
+    if mine.get(client, 0) >= per_client:
+        raise Rejected(429, too_many)
+    mine[client] = mine.get(client, 0) + 1  # counted while waiting too: no race past the cap
+    try:
         try:
-            try:
-                await asyncio.wait_for(shared.acquire(), wait)
-            except asyncio.TimeoutError:
-                raise Rejected(503, "The server is busy; please try again in a moment.") from None
-            try:
-                yield
-            finally:
-                shared.release()
+            await asyncio.wait_for(shared.acquire(), wait)
+        except asyncio.TimeoutError:
+            raise Rejected(503, "The server is busy; please try again in a moment.") from None
+        try:
+            yield
         finally:
-            mine[client] -= 1
-            if not mine[client]:
-                del mine[client]
-
-    return turn
+            shared.release()
+    finally:
+        mine[client] -= 1
+        if not mine[client]:
+            del mine[client]
 
 
 def client_key(peer: tuple | None, headers) -> str:

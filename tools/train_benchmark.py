@@ -90,19 +90,24 @@ def measure(
 WRITERS_AUGMENT = AugmentConfig(marker_prob=RECIPES["writers"]["marker"])
 
 
+def _median_ms(work, device: torch.device, repeats: int) -> float:
+    """Median wall ms of `work()` over `repeats` runs, the device synchronised around each."""
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        started = time.perf_counter()
+        work()
+        _sync(device)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
 def augment_ms(
     device: torch.device, config: AugmentConfig, batch: int = 128, repeats: int = 50
 ) -> float:
     images = torch.rand(batch, 28, 28, device=device)
     generator = torch.Generator(device=device).manual_seed(0)
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        started = time.perf_counter()
-        augment(images, config, generator)
-        _sync(device)
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+    return _median_ms(lambda: augment(images, config, generator), device, repeats)
 
 
 def render_ms(device: torch.device, batch: int = 128, repeats: int = 20) -> float:
@@ -110,14 +115,7 @@ def render_ms(device: torch.device, batch: int = 128, repeats: int = 20) -> floa
     points, ids, _ = pendigits.pack(pendigits.read_pendigits(pendigits.find_file())[:batch])
     points, ids = torch.from_numpy(points).to(device), torch.from_numpy(ids).to(device)
     generator = torch.Generator(device=device).manual_seed(0)
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        started = time.perf_counter()
-        render(points, ids, generator)
-        _sync(device)
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(times)
+    return _median_ms(lambda: render(points, ids, generator), device, repeats)
 
 
 def main(argv: list[str] | None = None) -> None:

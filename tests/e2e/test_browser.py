@@ -130,32 +130,32 @@ def test_controls_are_reachable_with_the_keyboard(page):
     assert wait_answer(page)["state"] == "empty"
 
 
-def test_a_guess_appears_while_a_slow_stroke_is_still_drawn(page):
+def answer_while_the_pen_is_down(page, steps: int, pause_ms: int, rest_ms: int) -> dict:
+    """Draw a 7 in one stroke (`pause_ms` after each segment, `rest_ms` at the end), read the
+    answer box before the pen lifts, then lift it and check the final ink is read too."""
     clear(page)
     points = canvas_points(page, DIGITS["7"])[0]
     page.mouse.move(*points[0])
     page.mouse.down()
     for point in points[1:]:
-        page.mouse.move(*point, steps=4)
-        page.wait_for_timeout(150)
-    during = shown(page, DRAW_ANSWER)  # the pen is still down
+        page.mouse.move(*point, steps=steps)
+        page.wait_for_timeout(pause_ms)
+    page.wait_for_timeout(rest_ms)
+    during = shown(page, DRAW_ANSWER)
     page.mouse.up()
-    assert during["state"] == "reading", during
     assert wait_answer(page)["state"] == "reading"
+    return during
+
+
+def test_a_guess_appears_while_a_slow_stroke_is_still_drawn(page):
+    during = answer_while_the_pen_is_down(page, steps=4, pause_ms=150, rest_ms=0)
+    assert during["state"] == "reading", during
 
 
 def test_a_pen_resting_mid_stroke_gets_a_guess_without_moving(page):
-    clear(page)
-    points = canvas_points(page, DIGITS["7"])[0]
-    page.mouse.move(*points[0])
-    page.mouse.down()
-    for point in points[1:]:
-        page.mouse.move(*point)  # the whole 7 in a few ms: no guess is due yet
-    page.wait_for_timeout(600)  # the pen rests; nothing moves
-    during = shown(page, DRAW_ANSWER)
-    page.mouse.up()
+    # The whole 7 in a few ms (no guess is due yet), then the pen rests and nothing moves.
+    during = answer_while_the_pen_is_down(page, steps=1, pause_ms=0, rest_ms=600)
     assert during["state"] == "reading", during
-    assert wait_answer(page)["state"] == "reading"
 
 
 def upload_tab(page):

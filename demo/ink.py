@@ -9,13 +9,14 @@ import math
 import numpy as np
 from PIL import Image
 
-from demo.lines import LINE_FAMILY, ruled_lines, slivers
+from demo.lines import LINE_FAMILY, LINE_MIN_SIDE, ruled_lines, slivers
 
 PAPER_SIDE = 96  # paper (the light falling on it) is estimated at this coarse size
 PAPER_WINDOW = 0.3  # closing window, share of the shorter side: wider than strokes
 SHADOW_FLOOR = 0.45  # paper is never darker than this share of the lit paper: ink is
 SCAN_SIDE = 256  # lines, specks and pieces are judged at this size
 FLAT, TAIL = 0.15, 0.2  # ink is light only if nothing is FLAT darker than the paper (TAIL %)
+STROKE_SHARE = 0.5  # light ink: at least this share of the light above the paper is strokes
 FRAMED_SIDE = 128  # a picture this large (px, shorter side) with a dark rim is a framed page
 MIN_CONTRAST = 0.1  # peak ink contrast (0..1, relative to the paper) below this is blank
 LOW, HIGH = 0.25, 0.75  # soft ink cut, as shares of the peak contrast
@@ -80,7 +81,15 @@ def _ink_is_dark(small: np.ndarray, window: int, large: bool = False) -> bool:
         dark = _min_filter(_max_filter(small, window), window) - small
         light = small - _max_filter(_min_filter(small, window), window)
         return float(dark.sum()) >= float(light.sum())
-    return not (border - darkest < FLAT <= lightest - border)
+    if border - darkest >= FLAT or lightest - border < FLAT:
+        return True
+    if not large:
+        return False
+    # in a photo, light ink is strokes: most of what is lighter than the paper is narrower
+    # than the window (an opening takes it away), unlike the lit part of a page in shadow
+    lighter = np.clip(small - border, 0.0, None)
+    strokes = np.minimum(lighter, small - _max_filter(_min_filter(small, window), window))
+    return float(strokes.sum()) < STROKE_SHARE * float(lighter.sum())
 
 
 def soft_ink(raw: np.ndarray) -> np.ndarray | None:
@@ -128,6 +137,8 @@ def keep_digit(
     labels = _components(mask)
     labels, weights = labels[mask], coarse[mask]
     keep = _digit_pieces(mask.shape, labels, np.nonzero(mask), weights)
+    if keep is None:
+        return None
     kept = np.zeros(coarse.shape, np.float32)
     kept[mask] = keep[labels]
     if ruled:
@@ -136,7 +147,7 @@ def keep_digit(
     return ink * kept[: ink.shape[0], : ink.shape[1]]
 
 
-def _digit_pieces(shape, labels, where, weights) -> np.ndarray:
+def _digit_pieces(shape, labels, where, weights) -> np.ndarray | None:
     """Which pieces are the digit: the heaviest, discounted for lying along the edges, then
     every piece within reach of those kept that is no speck and no edge band."""
     ys, xs = where
@@ -154,6 +165,9 @@ def _digit_pieces(shape, labels, where, weights) -> np.ndarray:
     thin = mass / np.maximum(tall, wide) < THIN_LINE * min(shape)
     across = ((top == 0) & (bottom == height - 1)) | ((left == 0) & (right == width - 1))
     edge = np.where(across & thin, 1.0, edge)  # shadow edges, folds, the page's edge
+    sides = (top == 0) * 1 + (left == 0) + (bottom == height - 1) + (right == width - 1)
+    line = (sides >= 2) & (_spread_across(labels, ys, xs, count) < THIN_LINE * min(shape))
+    line &= min(shape) >= LINE_MIN_SIDE  # not in a small scan or crop: its digit may be a bar
     main = int((mass * np.maximum(1 - edge, 0.1) ** 2).argmax())
     inner = ~touches & (top > top[main]) & (bottom < bottom[main])
     inner &= (left > left[main]) & (right < right[main])
@@ -162,6 +176,8 @@ def _digit_pieces(shape, labels, where, weights) -> np.ndarray:
     if (framed or tall[main] >= FRAME * height and wide[main] >= FRAME * width) and inner.any():
         edge[touches] = 1.0  # a frame (the table around the page) with a digit inside it
         main = int(np.where(inner, mass, 0.0).argmax())
+    if line[main]:
+        return None  # nothing but such lines: no digit
     keep = np.zeros(count, bool)
     keep[main] = True
     long = (tall >= EDGE_LONG * height) | (wide >= EDGE_LONG * width)
@@ -176,6 +192,19 @@ def _digit_pieces(shape, labels, where, weights) -> np.ndarray:
             return keep
         keep |= add
         box = np.array([top[keep].min(), left[keep].min(), bottom[keep].max(), right[keep].max()])
+
+
+def _spread_across(labels, ys, xs, count) -> np.ndarray:
+    """Each piece's spread (standard deviation, px) across its own long axis: a straight
+    line's is about a third of its thickness, whatever its tilt; a digit's is far more."""
+    n = np.maximum(np.bincount(labels, minlength=count), 1)
+    y, x, yy, xx, xy = (
+        np.bincount(labels, weights=w, minlength=count) / n
+        for w in (ys, xs, ys * ys, xs * xs, ys * xs)
+    )
+    vy, vx, cxy = yy - y * y, xx - x * x, xy - y * x
+    minor = (vy + vx) / 2 - np.sqrt(((vy - vx) / 2) ** 2 + cxy**2)
+    return np.sqrt(np.maximum(minor, 0.0))
 
 
 def coarsen(plane: np.ndarray) -> tuple[np.ndarray, int]:

@@ -5,11 +5,15 @@ nor is a deep shadow along the picture's edge (broader than any pen, fainter tha
 Found before any ink is cut, so that neither the cut (relative to the ink's peak) nor the
 choice of the digit's pieces is made on the table: broad contrast along the picture's edges,
 with ruled lines cut off it (an opening wider than a line), framing ink left inside the page.
+Then the paper's own noise (grain, JPEG, a shadow's texture) is taken off the contrast, so a
+blank page leaves no ink to read.
 """
+
+import math
 
 import numpy as np
 
-from demo.ink import BAND, _components, _max_filter, _min_filter, coarsen
+from demo.ink import BAND, FRAMED_SIDE, _components, _max_filter, _min_filter, coarsen
 
 INK_FLOOR = 0.1  # contrast (0..1) that is surely not paper noise, even for faint pencil
 TABLE_CUT = 0.25  # share of the peak contrast that counts as table (a table is never faint)
@@ -22,6 +26,7 @@ INSIDE = 0.002  # and some ink (this share of the picture) must remain inside th
 BLANK_PAGE = 0.5  # an empty page this large (share) inside a table is blank paper, no digit
 RIM_OFF = 0.05  # ink inside may reach the rim here and there (ruled lines), not along it
 MIN_SIDE = 64  # a picture smaller than this (coarse px) is a scan or crop: no table to find
+NOISE_BLOCK, NOISE_SIGMAS = 16, 3.0  # ink stands 3 sigmas above the paper's noise (per block)
 
 
 def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -70,3 +75,21 @@ def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         return raw, None  # nothing inside, or ink running off: a digit touching the edges
     keep = np.repeat(np.repeat(~around, factor, axis=0), factor, axis=1)
     return raw * keep[: raw.shape[0], : raw.shape[1]], ~around
+
+
+def above_noise(raw: np.ndarray) -> np.ndarray:
+    """Contrast less NOISE_SIGMAS times the paper's own noise there, float32: grain, JPEG
+    noise and a shadow's texture are no ink. The noise is measured per NOISE_BLOCK px block
+    from neighbouring pixels' differences (their median, so strokes barely count), and the
+    quietest block around each one is taken: ink crowding a block does not raise it."""
+    raw = raw.astype(np.float32)
+    if min(raw.shape) < FRAMED_SIDE:  # a scan or crop: judged by its peak alone
+        return raw
+    steps = np.abs(np.diff(raw, axis=1))
+    rows, cols = (size // NOISE_BLOCK * NOISE_BLOCK for size in steps.shape)
+    steps = steps[:rows, :cols].reshape(rows // NOISE_BLOCK, NOISE_BLOCK, -1, NOISE_BLOCK)
+    sigma = np.median(steps.transpose(0, 2, 1, 3).reshape(*steps.shape[::2], -1), axis=2)
+    sigma = _min_filter(sigma / (0.6745 * math.sqrt(2)), 3)  # median |N(0, 2 s^2)| -> s
+    sigma = np.pad(np.repeat(np.repeat(sigma, NOISE_BLOCK, 0), NOISE_BLOCK, 1),
+                   [(0, raw.shape[0] - rows), (0, raw.shape[1] - cols)], mode="edge")  # fmt: skip
+    return np.clip(raw - NOISE_SIGMAS * sigma, 0.0, 1.0)

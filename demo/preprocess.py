@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from demo.ink import contrast, has_edges, keep_digit, soft_ink
-from demo.page import drop_table
+from demo.page import above_noise, drop_table
 from demo.pixels import PreprocessError, read_planes
 
 MAX_COVERAGE = 0.9  # ink over this share of the picture leaves no paper to read a digit on
@@ -53,6 +53,7 @@ def find_ink(image: object) -> np.ndarray | None:
         return None
     raw, on_paper = found
     raw, page = drop_table(raw) if on_paper else (raw, None)
+    raw = above_noise(raw) if on_paper else raw  # after the table: its cut sees its grain
     ink = soft_ink(raw)
     if ink is None:
         return None

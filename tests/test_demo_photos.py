@@ -237,3 +237,38 @@ def test_a_digit_drawn_in_two_strokes_on_a_photo_keeps_both():
     rows, cols = np.flatnonzero((out > 10).any(1)), np.flatnonzero((out > 10).any(0))
     assert rows[-1] - rows[0] + 1 >= 19  # the stem (taller) is there
     assert cols[-1] - cols[0] + 1 >= 9  # and so is the first stroke (the stem alone: ~3)
+
+
+def test_a_blank_page_mostly_in_shadow_is_the_empty_state():
+    """The lit corner of a page mostly in shadow is lighter than the paper along the border,
+    but it is broad, not strokes: no light ink on a dark page, nothing to read."""
+    rng = np.random.default_rng(3)
+    ys, xs = np.mgrid[:480, :640]
+    lit = 1 / (1 + np.exp(-(300 - (xs + 1.2 * ys)) / 4))  # a sharp-edged lit corner
+    light = 0.5 + 0.5 * lit
+    photo = 230 * light + rng.normal(0, 4, light.shape)
+    assert to_mnist(photo.clip(0, 255).astype(np.uint8)) is None
+
+
+def test_grain_in_a_deep_shadow_is_not_ink():
+    """A page's grain and JPEG noise, stronger in a shadow's dark corner than on the lit
+    paper, is texture of the paper: a blank page with it reads as nothing."""
+    rng = np.random.default_rng(4)
+    ys, xs = np.mgrid[:480, :640]
+    light = 1 - 0.55 / (1 + np.exp(-(xs - 520 + 0.3 * ys) / 6))  # a dark band on one side
+    photo = (220 * light + rng.normal(0, 6, light.shape)).clip(0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, "JPEG", quality=90)
+    assert to_mnist(buffer.getvalue()) is None
+
+
+@pytest.mark.parametrize("tilt", [0.0, 0.12], ids=["level", "tilted"])
+def test_one_ruled_line_alone_is_not_a_digit(tilt):
+    """A single straight line running edge to edge (the one ruled line in view, a fold, the
+    page's edge) is paper, not a digit; a 1 drawn across such a line is still read."""
+    ys, xs = np.mgrid[:480, :640]
+    line = np.abs(ys - 300 - tilt * xs) < 1.5
+    photo = paper_photo(line * 0.6, np.ones((480, 640)))
+    assert to_mnist(photo) is None
+    one = line * 0.6 + ((np.abs(xs - 320 - 0.1 * (ys - 240)) < 9) & (np.abs(ys - 240) < 110))
+    assert to_mnist(paper_photo(np.clip(one, 0, 1), np.ones((480, 640)))) is not None

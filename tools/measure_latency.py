@@ -6,9 +6,10 @@
 Each trial clears, draws one slow stroke (a 7 or a 1, ~0.5 s) with the mouse in headless
 Chromium, and times inside the page: pointerup -> first frame showing the answer to the final
 ink, and pointerdown -> first frame showing a guess while the pen is still down. The stock page
-is gr.Sketchpad at the same 280 px canvas, brush and trigger settings (.change, always_last,
-progress hidden) feeding the same reading and answer view. Server CPU per stroke comes from
-/proc/<pid>/stat; the in-process cost replays the page's own requests in this process.
+is tools.stockpage: gr.Sketchpad at the same 280 px canvas, brush and trigger settings feeding
+the same reading and answer view. Server CPU per stroke comes from /proc/<pid>/stat; the
+in-process cost replays the page's own requests in this process, back to back and at the
+page's own pace.
 Writes results/browser_latency.json.
 """
 
@@ -211,34 +212,6 @@ def in_process_cost(joins: list[dict]) -> dict:
     }
 
 
-def serve_stock() -> None:
-    """The "before" page: stock Sketchpad at the same size, brush and trigger settings."""
-    import gradio as gr
-
-    from demo.answer import answer_view, empty, shown
-    from demo.app import EMPTY, Models
-    from demo.reading import read
-
-    models = Models.load()
-
-    def on_change(value: dict | None) -> dict:
-        composite = (value or {}).get("composite")
-        reading = None if composite is None else read(models.get(None), composite)
-        return empty(EMPTY) if reading is None else shown(reading)
-
-    with gr.Blocks() as demo:
-        sketch = gr.Sketchpad(
-            elem_id="hrnn-stock",
-            canvas_size=(280, 280),
-            brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"),
-            layers=False,
-            transforms=(),
-        )
-        answer = answer_view("hrnn-draw-answer", EMPTY)
-        sketch.change(on_change, sketch, answer, show_progress="hidden", trigger_mode="always_last")
-    demo.queue().launch(server_name="127.0.0.1", ssr_mode=False)
-
-
 def screenshot(path: Path, digit: str = "7") -> None:
     """The page with a drawn digit and its reading, for the README."""
     from playwright.sync_api import sync_playwright  # dev tool only
@@ -265,10 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", type=Path, default=REPO / "results" / "browser_latency.json")
     parser.add_argument("--screenshot", type=Path, help="only save a screenshot of a drawn 7")
-    parser.add_argument("--serve-stock", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_stock:
-        return serve_stock()
     if args.screenshot:
         return screenshot(args.screenshot)
     old = json.loads(args.out.read_text()) if args.only and args.out.is_file() else {}
@@ -298,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
                 page["server_cpu_ms_per_stroke_above_idle"] / in_process, 2
             )
     if args.only != "page":
-        with running_app(("-m", "tools.measure_latency", "--serve-stock")) as app:
+        with running_app(("-m", "tools.stockpage")) as app:
             result["stock"] = measure(app.url, app.process.pid, args.strokes, stock=True)
         result["stock"].pop("_joins")
     result[f"load_after_{args.only or 'both'}"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())

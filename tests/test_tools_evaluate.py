@@ -214,3 +214,39 @@ def test_validation_rows_hold_only_validation_data(monkeypatch):
     assert "pendigits_validation" in names and "mnist_fat_brush_validation" in names
     index, _ = handwriting.validation_split(60, 12)
     assert np.array_equal(np.stack(sets[0].images), train_images[index])
+
+
+# --- tools.misses: the confident mistakes, as pictures ---------------------------------
+
+
+def test_misses_are_exactly_the_confident_wrong_answers_and_get_a_tile_each(tmp_path):
+    from tools import misses
+
+    with np.load(SAMPLE) as sample:
+        images, labels = sample["images"][:20], sample["labels"][:20].astype(np.int64)
+    wrong = (labels + 1) % 10  # every label wrong: each confident answer is a miss
+    wrong[:5] = labels[:5]  # ... except these five, labelled right
+    each = EvalSet("digits", "sample", list(images), wrong, direct=True)
+    classifier = Classifier(DEFAULT_MODEL)
+    found = misses.confident_misses(classifier, each)
+    probabilities = classifier.predict(images).probabilities
+    expected = [
+        i
+        for i in range(20)
+        if probabilities[i].max() >= evaluate.CONFIDENT and probabilities[i].argmax() != wrong[i]
+    ]
+    assert [m["index"] for m in found] == expected and all(i >= 5 for i in expected)
+    assert len(expected) >= 10  # the shipped model is sure of most MNIST digits
+    assert all(m["read"] == labels[m["index"]] and m["confidence"] >= 0.9 for m in found)
+    sheet = misses.contact_sheet(each, found)
+    rows = -(-len(found) // misses.COLUMNS)
+    width = misses.COLUMNS * (2 * misses.TILE + 8)
+    assert sheet.size == (width, rows * (misses.TILE + misses.CAPTION))
+
+
+def test_misses_names_an_unknown_set_in_one_sentence(capsys):
+    from tools import misses
+
+    assert misses.main(["--set", "sklearn_nonsense"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no set named 'sklearn_nonsense'") and "\n" not in err

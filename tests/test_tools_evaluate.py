@@ -212,8 +212,20 @@ def test_validation_rows_hold_only_validation_data(monkeypatch):
     assert loaded == ["train"] and "pendigits_test" not in names and "sklearn_digits" not in names
     assert names[:2] == ["mnist_validation", "mnist_validation_picture"]
     assert "pendigits_validation" in names and "mnist_fat_brush_validation" in names
+    assert "mnist_box16_validation" in names
     index, _ = handwriting.validation_split(60, 12)
     assert np.array_equal(np.stack(sets[0].images), train_images[index])
+
+
+def test_a_box_scan_stretches_the_ink_to_fill_the_square_one_bit_a_pixel():
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 12:15] = 255  # a 1: 20 rows tall, 3 columns wide
+    scan = handwriting.box_scan(digit)
+    assert scan.shape == (16, 16) and set(np.unique(scan)) == {0}  # a straight 1 fills the box
+    digit[4:24, 12:15], digit[4:24, 8:10], digit[4:24, 18:20] = 0, 255, 255  # two bars: an 11
+    scan = handwriting.box_scan(digit)
+    assert set(np.unique(scan)) == {0, 255}  # black ink on white paper, nothing in between
+    assert (scan[:, 0] == 0).all() and (scan[:, -1] == 0).all() and (scan[:, 7:9] == 255).all()
 
 
 # --- tools.misses: the confident mistakes, as pictures ---------------------------------

@@ -52,3 +52,48 @@ def test_the_same_generator_seed_gives_the_same_augmentation():
     first = augment(digits, config, torch.Generator().manual_seed(7))
     again = augment(digits, config, torch.Generator().manual_seed(7))
     torch.testing.assert_close(first, again, atol=0, rtol=0)
+
+
+def one(slant: int = 0) -> torch.Tensor:
+    """A 1: a 2-px stroke 20 rows tall, leaning `slant` px to the right at its top."""
+    image = torch.zeros(28, 28)
+    for row in range(4, 24):
+        col = 13 + round(slant * (23 - row) / 19)
+        image[row, col : col + 2] = 1
+    return image
+
+
+def ink_box(image: torch.Tensor) -> tuple[int, int, int, int]:
+    rows, cols = np.nonzero(image.numpy() > 0.5)
+    return rows.min(), rows.max(), cols.min(), cols.max()
+
+
+def test_a_box_scan_stretches_the_digit_to_a_square_about_its_centre_one_bit_a_pixel():
+    digits = torch.stack([one(slant=6), four()])
+    config = AugmentConfig(**{**ONLY_MARKER.to_dict(), "box_prob": 1.0})
+    boxed = augment(digits, config, torch.Generator().manual_seed(0))
+    assert set(boxed.unique().tolist()) <= {0.0, 1.0}  # one bit a pixel
+    for before, after in zip(digits, boxed, strict=True):
+        top, bottom, left, right = ink_box(after)
+        assert (top, bottom) == ink_box(before)[:2]  # the taller side stays as it was
+        assert abs((right - left) - (bottom - top)) <= 1  # the shorter one now matches it
+        centre = (ink_box(before)[2] + ink_box(before)[3]) / 2
+        assert abs((left + right) / 2 - centre) <= 1
+    assert boxed[0].sum() > 2 * digits[0].sum()  # a leaning 1 becomes a wide band
+
+
+def test_a_box_scan_of_a_blank_or_faint_digit_keeps_its_strokes():
+    faint = 0.4 * one(slant=4)  # the augmentation's own thinning leaves ink at half strength
+    digits = torch.stack([torch.zeros(28, 28), faint])
+    config = AugmentConfig(**{**ONLY_MARKER.to_dict(), "box_prob": 1.0})
+    boxed = augment(digits, config, torch.Generator().manual_seed(0))
+    assert boxed[0].sum() == 0 and torch.isfinite(boxed).all()
+    assert boxed[1].sum() >= faint.gt(0).sum()  # thresholded on its own ink, not lost
+
+
+def test_the_box_share_is_the_share_of_digits_stretched():
+    digits = torch.stack([one(slant=6)] * 2000)
+    config = AugmentConfig(**{**ONLY_MARKER.to_dict(), "box_prob": 0.1})
+    boxed = augment(digits, config, torch.Generator().manual_seed(2))
+    share = ((boxed.sum((1, 2)) > 2 * digits.sum((1, 2))).float().mean()).item()
+    assert abs(share - 0.1) < 0.02

@@ -24,6 +24,7 @@ REDRAW_CANVAS = 400
 REDRAW_COUNT = 1000
 REDRAW_BRUSH = (0.0, 0.06)  # widening per side, share of the height: 1x-2x MNIST's width
 FAT_BRUSH = (0.06, 0.12)  # 2x-3x MNIST's width
+BOX_SIDE = 16  # Semeion's scans: each digit stretched to fill 16x16, one bit a pixel
 VALIDATION_SIZE = 5000  # the MNIST training digits the writers recipe holds out (val_size)
 SEEDS = {"pendigits": 8001, "mnist_pick": 8002, "redrawn": 8003, "fat_brush": 8004, "scans": 8005}
 
@@ -113,6 +114,15 @@ def scan_of(ink: np.ndarray, rng: np.random.Generator, size: int | None = None) 
     return grey.clip(0, 255).astype(np.uint8)
 
 
+def box_scan(digit: np.ndarray, side: int = BOX_SIDE) -> np.ndarray:
+    """A 28x28 MNIST digit as some archives store scans: its ink stretched to fill a square
+    (the aspect is not kept, so a 1 becomes a wide band), one bit a pixel, black on white."""
+    rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
+    crop = Image.fromarray(digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+    small = np.asarray(crop.resize((side, side), Image.Resampling.BILINEAR))
+    return np.where(small > 127, 0, 255).astype(np.uint8)
+
+
 def load_mnist_validation(data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """The 5,000 MNIST training digits training holds out: for choosing, never for reporting."""
     folder = Path(data_dir) if data_dir is not None else mnist_dir()
@@ -124,7 +134,8 @@ def load_mnist_validation(data_dir: str | Path | None = None) -> tuple[np.ndarra
 
 
 def mnist_sets(data_dir: str | Path | None = None, validation: bool = False) -> list[EvalSet]:
-    """MNIST test (or validation) read directly and as pictures, redrawn, and fat-brushed."""
+    """MNIST test (or validation) read directly and as pictures, redrawn, fat-brushed, and as
+    box-stretched one-bit scans."""
     load = load_mnist_validation if validation else load_mnist_test
     images, labels, source = load(data_dir)
     labels = labels.astype(np.int64)
@@ -143,6 +154,9 @@ def mnist_sets(data_dir: str | Path | None = None, validation: bool = False) -> 
         drawn = [draw_on_canvas(images[i], rng, brush) for i in pick]
         where = f"{source}: {len(pick)} digits redrawn on a {REDRAW_CANVAS} px canvas, {what} width"
         sets.append(EvalSet(name + suffix, where, drawn, labels[pick]))
+    boxed = [box_scan(images[i]) for i in pick]
+    where = f"{source}: {len(pick)} digits stretched to fill {BOX_SIDE}x{BOX_SIDE}, one bit a pixel"
+    sets.append(EvalSet("mnist_box16" + suffix, where, boxed, labels[pick]))
     return sets
 
 

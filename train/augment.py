@@ -20,6 +20,7 @@ class AugmentConfig:
     elastic_grid: int = 4  # the field's coarseness: control points per side
     thickness_prob: float = 0.3  # share of digits whose strokes get thicker or thinner
     marker_prob: float = 0.0  # share drawn with a marker: strokes +2 px a side, digit refitted
+    box_prob: float = 0.0  # share scanned as some archives store digits: stretched to a square
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -70,6 +71,14 @@ def augment(
         fat = _refit(F.max_pool2d(warped, 5, stride=1, padding=2), (height + 4) / height)
         chosen = _uniform((batch, 1, 1, 1), 0, 1, generator, device) < config.marker_prob
         warped = torch.where(chosen, fat, warped)
+    if config.box_prob > 0:
+        # Some scanned archives stretch each digit to fill a square box and keep one bit a
+        # pixel (Semeion's 16x16): a slanted 1 becomes a wide band that MNIST never shows.
+        stretched = _fill_square(warped)
+        peak = stretched.amax(dim=(2, 3), keepdim=True)
+        boxed = (stretched > 0.5 * peak).to(warped.dtype)  # half the digit's own darkest ink
+        chosen = _uniform((batch, 1, 1, 1), 0, 1, generator, device) < config.box_prob
+        warped = torch.where(chosen, boxed, warped)
     return warped.squeeze(1).clamp_(0, 1)
 
 
@@ -77,5 +86,27 @@ def _refit(images: torch.Tensor, factor: float) -> torch.Tensor:
     """Shrink (B, 1, H, W) about the centre by `factor`: a thickened digit back in its box."""
     theta = torch.zeros(len(images), 2, 3, device=images.device, dtype=images.dtype)
     theta[:, 0, 0] = theta[:, 1, 1] = factor
+    grid = F.affine_grid(theta, images.shape, align_corners=False)
+    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
+
+
+def _fill_square(images: torch.Tensor, ink: float = 0.25) -> torch.Tensor:
+    """Stretch each (B, 1, H, W) digit's shorter side about its centre to its longer side."""
+    batch, _, height, width = images.shape
+    occupied = images[:, 0] > ink
+    scale, centre = [], []
+    for axis, size in ((1, width), (2, height)):  # x from the columns, then y from the rows
+        seen = occupied.any(dim=axis)  # (B, size)
+        first = seen.float().argmax(dim=1)
+        last = size - 1 - seen.flip(1).float().argmax(dim=1)
+        scale.append((last - first + 1).float())
+        centre.append((first + last + 1).float() / size - 1)  # normalised, align_corners=False
+    side = torch.maximum(scale[0] * height / width, scale[1])  # in rows; frames are square
+    blank = ~occupied.flatten(1).any(dim=1)
+    theta = torch.zeros(batch, 2, 3, device=images.device, dtype=images.dtype)
+    for k, extent in enumerate((scale[0] * height / width, scale[1])):
+        factor = torch.where(blank, torch.ones_like(side), extent / side.clamp(min=1))
+        theta[:, k, k] = factor
+        theta[:, k, 2] = centre[k] * (1 - factor)  # the digit's centre stays where it was
     grid = F.affine_grid(theta, images.shape, align_corners=False)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")

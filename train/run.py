@@ -110,7 +110,7 @@ def train(r: Run) -> None:
                 r.optimizer, learning_rate(config, epoch * per_epoch + index, total_steps)
             )
             if config.augment:
-                x = augment(x, AugmentConfig(marker_prob=config.marker), generator)
+                x = augment(x, augment_config(config), generator)
             loss, hits = r.step(x, y)
             loss_sum, correct = loss_sum + loss, correct + hits
             if bar is not None:
@@ -313,7 +313,7 @@ def finish(r: Run) -> dict:
         "model_config": r.model.config.to_dict(),
         "recipe": config.recipe,
         "config": r.hparams,
-        "augment": AugmentConfig(marker_prob=config.marker).to_dict() if config.augment else None,
+        "augment": augment_config(config).to_dict() if config.augment else None,
         "training_data": r.training_data,
         "command": config.command,
         "selected_epoch": r.best["epoch"],
@@ -338,6 +338,11 @@ def finish(r: Run) -> dict:
     return write_outputs(
         r.model, card, r.metrics, r.data["test"], config.run_dir, config.weights_out
     )
+
+
+def augment_config(config: Config) -> AugmentConfig:
+    """The recipe's augmentation: the defaults plus its marker and box shares."""
+    return AugmentConfig(marker_prob=config.marker, box_prob=config.box)
 
 
 @torch.no_grad()

@@ -306,6 +306,13 @@ def test_mps_where_there_is_none_is_refused(mnist, tmp_path):
     assert "MPS is not available" in refusal(train(mnist, tmp_path / "run", "--device", "mps"))
 
 
+@pytest.mark.parametrize("share", ["-0.1", "1.5"])
+def test_a_box_share_outside_0_to_1_is_refused(mnist, tmp_path, share):
+    message = refusal(train(mnist, tmp_path / "run", "--box", share))
+    assert "--box is a share of digits, from 0 to 1" in message
+    assert not (tmp_path / "run").exists()
+
+
 def test_missing_data_offline_is_refused(tmp_path):
     message = refusal(train(tmp_path / "no-mnist", tmp_path / "run"))
     assert str(tmp_path / "no-mnist") in message and "HRNN_MNIST_DATA" in message

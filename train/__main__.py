@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--init-from", help="start from these weights (writers: weights/hrnn_mnist_best.pt)"
     )
+    parser.add_argument(
+        "--box",
+        type=float,
+        help="with augmentation: share of digits stretched to fill a square, one bit a pixel"
+        " (an experiment no recipe ships; see the README)",
+    )
     parser.add_argument("--row-hidden", type=int, default=128, help="row LSTM units (default 128)")
     parser.add_argument(
         "--col-hidden", type=int, default=128, help="column LSTM units (default 128)"
@@ -82,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
+        if args.box is not None and not 0 <= args.box <= 1:
+            raise TrainError(f"--box is a share of digits, from 0 to 1, not {args.box}")
         if any(limit is not None and limit < 1 for limit in (args.limit_train, args.limit_test)):
             raise TrainError("--limit-train and --limit-test must be at least 1")
         if args.weights_out is not None and not args.weights_out.parent.is_dir():
@@ -92,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             lr=args.lr,
             init_from=args.init_from,
+            box=args.box,
             row_hidden=args.row_hidden,
             col_hidden=args.col_hidden,
             seed=args.seed,

@@ -22,7 +22,7 @@ class Config:
     label_smoothing: float = 0.0
     augment: bool = False  # train/augment.py: shifts, rotations, scalings, elastic, thickness
     marker: float = 0.0  # with augment: share of digits redrawn as with a fat marker
-    box: float = 0.0  # with augment: share stretched to fill a square, one bit a pixel
+    box: float = 0.0  # with augment: share stretched to fill a square, one bit a pixel (--box)
     val_size: int = 0  # MNIST training images held out for every choice a run makes
     pendigits: int = 0  # fresh renders of each pendigits training digit per epoch; 0 = MNIST only
     init_from: str | None = None  # start from these weights instead of a random init
@@ -71,13 +71,13 @@ RECIPES = {
     ),
     # For strangers' handwriting: `best`'s weights fine-tuned on MNIST plus real pen strokes by
     # 22 pendigits writers (4 more validate, 4 are only evaluated), without label smoothing
-    # so that confidences can be calibrated afterwards, with some marker-fat digits so
-    # that a blob is not read with confidence, and some box-stretched one-bit scans (as
-    # Semeion's 16x16 are stored). Short enough for a CPU.
+    # so that confidences can be calibrated afterwards, and with some marker-fat digits so
+    # that a blob is not read with confidence. Short enough for a CPU. (`--box 0.1` adds
+    # box-stretched one-bit scans: tried, it cost more on fat brushes than it won on scans.)
     "writers": dict(
         epochs=2, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.01,
         schedule="onecycle", warmup_fraction=0.1, grad_clip=1.0, augment=True, val_size=5000,
-        marker=0.25, box=0.1, pendigits=2, init_from="weights/hrnn_mnist_best.pt",
+        marker=0.25, pendigits=2, init_from="weights/hrnn_mnist_best.pt",
     ),
 }
 # fmt: on

@@ -25,6 +25,7 @@ BAND = 0.15  # ink touching an edge and lying mostly this close to it is table o
 THIN_LINE = 0.03  # a piece thinner than this share of the picture, across it, is an edge
 EDGE_LONG = 0.75  # an edge piece this long is table, not a part of a digit touching the edge
 FRAME = 0.7  # a piece this wide and tall with ink inside it is a frame
+INNER_DIGIT = 0.1  # ... if that ink spans this share of it: a speck in a 0's loop is no digit
 SPECK_FRACTION = 0.1  # pieces lighter than this share of the digit's main piece are specks
 NEAR = 0.35  # pieces within this share of the main piece's size belong to the same digit
 
@@ -35,9 +36,12 @@ def contrast(luma: np.ndarray, dark_ink: bool | None = None) -> np.ndarray:
         return _contrast_flat(luma)
     factor = math.ceil(max(luma.shape) / PAPER_SIDE)
     small = _block_mean(luma, factor)
-    window = max(3, round(PAPER_WINDOW * min(small.shape)) | 1)
+    framed = min(luma.shape) >= FRAMED_SIDE
+    # a small picture is a crop or a scan, not a page in changing light: its strokes may be
+    # a third of its narrow side (a tight 1), so the paper is judged across its long side
+    window = max(3, round(PAPER_WINDOW * (min if framed else max)(small.shape)) | 1)
     if dark_ink is None:
-        dark_ink = _ink_is_dark(small, window, min(luma.shape) >= FRAMED_SIDE)
+        dark_ink = _ink_is_dark(small, window, framed)
     if not dark_ink:
         luma, small = 1.0 - luma, 1.0 - small
     # closing: dark things narrower than the window go; the extra 2 px keep a hard shadow
@@ -173,6 +177,8 @@ def _digit_pieces(shape, labels, where, weights) -> np.ndarray | None:
     inner &= (left > left[main]) & (right < right[main])
     rim = np.count_nonzero((ys == 0) | (ys == height - 1) | (xs == 0) | (xs == width - 1))
     framed = rim > 0.5 * (2 * height + 2 * width - 4)  # ink all round: the page on a table
+    if not framed:  # a big piece round a speck is a 0 or an 8 filling a tight crop, no frame
+        inner &= np.maximum(tall, wide) >= INNER_DIGIT * max(tall[main], wide[main])
     if (framed or tall[main] >= FRAME * height and wide[main] >= FRAME * width) and inner.any():
         edge[touches] = 1.0  # a frame (the table around the page) with a digit inside it
         main = int(np.where(inner, mass, 0.0).argmax())

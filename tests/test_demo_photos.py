@@ -192,6 +192,26 @@ def test_a_tight_crop_of_a_thick_zero_is_read_not_refused():
     assert out[14, 8] > 150 or out[14, 9] > 150  # the ring's left side is ink
 
 
+def test_a_speck_inside_a_tight_zero_is_not_taken_for_the_digit():
+    ys, xs = np.mgrid[:100, :80]
+    distance = np.hypot((ys - 49.5) / 50, (xs - 39.5) / 40)
+    zero = np.where((distance < 1.0) & (distance > 0.7), 90, 235).astype(np.uint8)
+    zero[45:49, 37:41] = 20  # a dark speck in the loop (a pen's blot, a scanner's dust)
+    out = to_mnist(zero)
+    assert out is not None  # the ring fills the crop, but it is the digit, not a frame
+    assert (out > 100).sum() > 100  # a ring of ink, not a dot blown up to 20 px
+    assert out[14, 14] < 100  # its hole stays a hole
+
+
+def test_a_tight_crop_of_a_fat_one_is_read():
+    ys, xs = np.mgrid[:150, :75]
+    one = np.where(np.abs(xs - 37 - (75 - ys) * 0.15) < 13, 60, 200).astype(np.uint8)
+    out = to_mnist(one)  # the stroke is a third of the crop's width: wider than its paper
+    assert out is not None
+    rows, cols = np.nonzero(out > 100)
+    assert np.ptp(rows) >= 18 and np.ptp(cols) <= 12  # a tall, narrow stroke: a 1
+
+
 def test_tight_crops_read_like_the_digit(mnist):
     rng = np.random.default_rng(2)
     scores = [similarity(photos.tight_crop(digit, rng), digit) for digit in mnist[:20]]

@@ -358,3 +358,16 @@ def test_the_demo_runtime_imports_neither_torch_nor_sklearn():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_baseline_preprocessing_comes_from_git_and_leaves_no_folder(tmp_path, monkeypatch):
+    from tools import evaluate_preprocessing
+
+    monkeypatch.setattr(evaluate_preprocessing.tempfile, "tempdir", str(tmp_path))
+    baseline = evaluate_preprocessing.load_baseline()
+    if baseline is None:
+        pytest.skip("no git history here to take the baseline from")
+    assert list(tmp_path.iterdir()) == []  # imported, then removed
+    one = np.full((100, 100), 255, np.uint8)
+    one[20:80, 45:55] = 0
+    assert baseline(one).shape == (28, 28)

@@ -18,6 +18,7 @@ import importlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -146,21 +147,28 @@ def make_rows(split: str, scale: float, seed: int) -> dict:
 
 
 def load_baseline(commit: str = BASELINE):
-    """to_mnist as of `commit` (its preprocess.py and pixels.py), or None without git."""
+    """to_mnist as of `commit` (its preprocess.py and pixels.py), or None without git.
+
+    The two files are imported from a temporary folder, removed once they are loaded."""
     folder = Path(tempfile.mkdtemp(prefix="baseline_preprocess_"))
-    package = folder / "baseline_demo"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    for name in ("pixels", "preprocess"):
-        shown = subprocess.run(
-            ["git", "show", f"{commit}:demo/{name}.py"], cwd=REPO, capture_output=True, text=True
-        )
-        if shown.returncode != 0:
-            return None
-        text = shown.stdout.replace("from demo.pixels", "from baseline_demo.pixels")
-        (package / f"{name}.py").write_text(text)
-    sys.path.insert(0, str(folder))
-    return importlib.import_module("baseline_demo.preprocess").to_mnist
+    try:
+        package = folder / "baseline_demo"
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        for name in ("pixels", "preprocess"):
+            command = ["git", "show", f"{commit}:demo/{name}.py"]
+            shown = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+            if shown.returncode != 0:
+                return None
+            text = shown.stdout.replace("from demo.pixels", "from baseline_demo.pixels")
+            (package / f"{name}.py").write_text(text)
+        sys.path.insert(0, str(folder))
+        try:
+            return importlib.import_module("baseline_demo.preprocess").to_mnist
+        finally:
+            sys.path.remove(str(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def read_all(preprocess, pictures: list, size: int, box: int) -> tuple[list, float, int]:

@@ -9,6 +9,7 @@ import math
 import numpy as np
 from PIL import Image
 
+from demo.filters import block_mean, box_mean, components, label_min, max_filter, min_filter
 from demo.lines import LINE_FAMILY, LINE_MIN_SIDE, ruled_lines, slivers
 
 PAPER_SIDE = 96  # paper (the light falling on it) is estimated at this coarse size
@@ -35,7 +36,7 @@ def contrast(luma: np.ndarray, dark_ink: bool | None = None) -> np.ndarray:
     if min(luma.shape) < 2:
         return _contrast_flat(luma)
     factor = math.ceil(max(luma.shape) / PAPER_SIDE)
-    small = _block_mean(luma, factor)
+    small = block_mean(luma, factor)
     framed = min(luma.shape) >= FRAMED_SIDE
     # a small picture is a crop or a scan, not a page in changing light: its strokes may be
     # a third of its narrow side (a tight 1), so the paper is judged across its long side
@@ -46,10 +47,10 @@ def contrast(luma: np.ndarray, dark_ink: bool | None = None) -> np.ndarray:
         luma, small = 1.0 - luma, 1.0 - small
     # closing: dark things narrower than the window go; the extra 2 px keep a hard shadow
     # edge's blend (after upsampling) on the lit side, where it cannot pass for ink
-    paper = _min_filter(_max_filter(small, window), window + 2)
+    paper = min_filter(max_filter(small, window), window + 2)
     # a stroke along an edge is half as wide to the window: there, if paper beyond the edge
     # shows it far darker than any shadow (a tight crop's stroke), it is ink
-    edged = _min_filter(_max_filter(small, window, np.inf), window + 2, np.inf)
+    edged = min_filter(max_filter(small, window, np.inf), window + 2, np.inf)
     edged = np.where(np.isfinite(edged), edged, paper)  # a picture smaller than the window
     paper = np.where(paper < SHADOW_FLOOR * edged, edged, paper)
     lit = float(np.percentile(paper, 90))
@@ -82,8 +83,8 @@ def _ink_is_dark(small: np.ndarray, window: int, large: bool = False) -> bool:
     if middle - border > FLAT:
         if large:
             return True
-        dark = _min_filter(_max_filter(small, window), window) - small
-        light = small - _max_filter(_min_filter(small, window), window)
+        dark = min_filter(max_filter(small, window), window) - small
+        light = small - max_filter(min_filter(small, window), window)
         return float(dark.sum()) >= float(light.sum())
     if border - darkest >= FLAT or lightest - border < FLAT:
         return True
@@ -92,7 +93,7 @@ def _ink_is_dark(small: np.ndarray, window: int, large: bool = False) -> bool:
     # in a photo, light ink is strokes: most of what is lighter than the paper is narrower
     # than the window (an opening takes it away), unlike the lit part of a page in shadow
     lighter = np.clip(small - border, 0.0, None)
-    strokes = np.minimum(lighter, small - _max_filter(_min_filter(small, window), window))
+    strokes = np.minimum(lighter, small - max_filter(min_filter(small, window), window))
     return float(strokes.sum()) < STROKE_SHARE * float(lighter.sum())
 
 
@@ -108,7 +109,7 @@ def soft_ink(raw: np.ndarray) -> np.ndarray | None:
 def has_edges(raw: np.ndarray) -> bool:
     """Whether any ink has an edge: uneven light leaves only a smooth residue of contrast."""
     coarse, _ = coarsen(raw)
-    return float((coarse - _box(coarse, 5)).max()) >= MIN_CONTRAST / 2
+    return float((coarse - box_mean(coarse, 5)).max()) >= MIN_CONTRAST / 2
 
 
 def _peak(coarse: np.ndarray) -> float:
@@ -138,7 +139,7 @@ def keep_digit(
             return None  # ruled paper and (next to) nothing else: a blank page
     if not mask.any():
         return None
-    labels = _components(mask)
+    labels = components(mask)
     labels, weights = labels[mask], coarse[mask]
     keep = _digit_pieces(mask.shape, labels, np.nonzero(mask), weights)
     if keep is None:
@@ -157,8 +158,8 @@ def _digit_pieces(shape, labels, where, weights) -> np.ndarray | None:
     ys, xs = where
     count = int(labels.max()) + 1
     mass = np.bincount(labels, weights=weights, minlength=count)
-    top, left = _label_min(labels, ys, count), _label_min(labels, xs, count)
-    bottom, right = -_label_min(labels, -ys, count), -_label_min(labels, -xs, count)
+    top, left = label_min(labels, ys, count), label_min(labels, xs, count)
+    bottom, right = -label_min(labels, -ys, count), -label_min(labels, -xs, count)
     height, width = shape
     touches = (top == 0) | (left == 0) | (bottom == height - 1) | (right == width - 1)
     band_y, band_x = max(1, BAND * height), max(1, BAND * width)
@@ -216,91 +217,4 @@ def _spread_across(labels, ys, xs, count) -> np.ndarray:
 def coarsen(plane: np.ndarray) -> tuple[np.ndarray, int]:
     """Block-mean to <= SCAN_SIDE, padding with paper so every pixel lands in a block."""
     factor = math.ceil(max(plane.shape) / SCAN_SIDE)
-    return _block_mean(plane, factor), factor
-
-
-def _block_mean(plane: np.ndarray, factor: int) -> np.ndarray:
-    """Mean over factor x factor blocks (the last ones partial), float32."""
-    plane = np.asarray(plane, dtype=np.float32)
-    return plane if factor == 1 else np.asarray(Image.fromarray(plane).reduce(factor))
-
-
-def _label_min(labels: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
-    out = np.full(count, np.iinfo(np.int64).max)
-    np.minimum.at(out, labels, values)
-    return out
-
-
-def _running(plane: np.ndarray, size: int, op, axis: int, fill: float | None) -> np.ndarray:
-    """1-D running max/min of odd `size` along `axis`, edges repeated, in O(log size) passes."""
-    half = size // 2
-    pad = [(0, 0), (0, 0)]
-    pad[axis] = (half, half)
-    if fill is None:
-        padded = np.pad(plane, pad, mode="edge")
-    else:
-        padded = np.pad(plane, pad, constant_values=fill)
-    length = plane.shape[axis]
-    span, out = 1, padded
-    while span * 2 <= size:
-        shifted = np.take(out, np.arange(span, out.shape[axis]), axis=axis)
-        out = op(np.take(out, np.arange(out.shape[axis] - span), axis=axis), shifted)
-        span *= 2
-    rest = size - span
-    first = np.take(out, np.arange(length), axis=axis)
-    last = np.take(out, np.arange(rest, rest + length), axis=axis)
-    return op(first, last)
-
-
-def _max_filter(plane: np.ndarray, size: int, fill: float | None = None) -> np.ndarray:
-    """Running max over size x size; beyond the edges: the edge repeated, or `fill`."""
-    return _running(_running(plane, size, np.maximum, 0, fill), size, np.maximum, 1, fill)
-
-
-def _min_filter(plane: np.ndarray, size: int, fill: float | None = None) -> np.ndarray:
-    return _running(_running(plane, size, np.minimum, 0, fill), size, np.minimum, 1, fill)
-
-
-def _box(plane: np.ndarray, size: int) -> np.ndarray:
-    """Mean over size x size (odd), edges repeated, by cumulative sums."""
-    half = size // 2
-    padded = np.pad(plane.astype(np.float64), half, mode="edge")
-    total = np.cumsum(np.cumsum(np.pad(padded, ((1, 0), (1, 0))), axis=0), axis=1)
-    height, width = plane.shape
-    window = (
-        total[size : size + height, size : size + width]
-        - total[:height, size : size + width]
-        - total[size : size + height, :width]
-        + total[:height, :width]
-    )
-    return (window / (size * size)).astype(np.float32)
-
-
-def _components(mask: np.ndarray) -> np.ndarray:
-    """8-connected component labels (dense 0..n-1 over `mask`) by hooking and pointer jumping."""
-    height, width = mask.shape
-    index = np.arange(height * width).reshape(height, width)
-    parent = index.ravel().copy()
-    starts, ends = [], []
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        a = (slice(0, height - dy), slice(max(0, -dx), width - max(0, dx)))
-        b = (slice(dy, height), slice(max(0, dx), width - max(0, -dx)))
-        both = mask[a] & mask[b]
-        starts.append(index[a][both])
-        ends.append(index[b][both])
-    starts, ends = np.concatenate(starts), np.concatenate(ends)
-    while True:
-        left, right = parent[starts], parent[ends]
-        differ = left != right
-        if not differ.any():
-            break
-        np.minimum.at(parent, np.maximum(left, right)[differ], np.minimum(left, right)[differ])
-        while True:
-            jumped = parent[parent]
-            if np.array_equal(jumped, parent):
-                break
-            parent = jumped
-    _, dense = np.unique(parent.reshape(height, width)[mask], return_inverse=True)
-    labels = np.zeros((height, width), dtype=np.int64)
-    labels[mask] = dense
-    return labels
+    return block_mean(plane, factor), factor

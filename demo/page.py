@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-from demo.ink import BAND, FRAMED_SIDE, _components, _max_filter, _min_filter, coarsen
+from demo.filters import components, max_filter, min_filter
+from demo.ink import BAND, FRAMED_SIDE, coarsen
 
 INK_FLOOR = 0.1  # contrast (0..1) that is surely not paper noise, even for faint pencil
 TABLE_CUT = 0.25  # share of the peak contrast that counts as table (a table is never faint)
@@ -41,12 +42,12 @@ def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     mask = coarse > TABLE_CUT * peak
     if not (mask[[0, -1]].any() or mask[:, [0, -1]].any()):
         return raw, None  # nothing reaches the rim: no table in view
-    broad = _max_filter(_min_filter(mask.astype(np.float32), LINE_GAP, 1.0), LINE_GAP, 0.0) > 0
+    broad = max_filter(min_filter(mask.astype(np.float32), LINE_GAP, 1.0), LINE_GAP, 0.0) > 0
     if not broad.any():
         return raw, None
     side = max(3, round(WIDE * min(broad.shape)) | 1)
-    wide = _max_filter(_min_filter(mask.astype(np.float32), side, 1.0), side, 0.0) > 0
-    labels = _components(broad)
+    wide = max_filter(min_filter(mask.astype(np.float32), side, 1.0), side, 0.0) > 0
+    labels = components(broad)
     table = np.zeros(int(labels.max()) + 1, bool)
     height, width = broad.shape
     rim = np.zeros_like(broad)
@@ -66,7 +67,7 @@ def drop_table(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     found = table[labels] & broad
     if not found.any():
         return raw, None
-    around = _max_filter(found.astype(np.float32), 2 * LINE_GAP + 1, 0.0) > 0
+    around = max_filter(found.astype(np.float32), 2 * LINE_GAP + 1, 0.0) > 0
     inside = (coarse > INK_FLOOR) & ~around  # faint pencil too: not cut by the table's peak
     off = np.count_nonzero(mask & ~around & rim) / np.count_nonzero(rim)
     if np.count_nonzero(inside) < INSIDE * mask.size and np.mean(~around) >= BLANK_PAGE:
@@ -89,7 +90,7 @@ def above_noise(raw: np.ndarray) -> np.ndarray:
     rows, cols = (size // NOISE_BLOCK * NOISE_BLOCK for size in steps.shape)
     steps = steps[:rows, :cols].reshape(rows // NOISE_BLOCK, NOISE_BLOCK, -1, NOISE_BLOCK)
     sigma = np.median(steps.transpose(0, 2, 1, 3).reshape(*steps.shape[::2], -1), axis=2)
-    sigma = _min_filter(sigma / (0.6745 * math.sqrt(2)), 3)  # median |N(0, 2 s^2)| -> s
+    sigma = min_filter(sigma / (0.6745 * math.sqrt(2)), 3)  # median |N(0, 2 s^2)| -> s
     sigma = np.pad(np.repeat(np.repeat(sigma, NOISE_BLOCK, 0), NOISE_BLOCK, 1),
                    [(0, raw.shape[0] - rows), (0, raw.shape[1] - cols)], mode="edge")  # fmt: skip
     return np.clip(raw - NOISE_SIGMAS * sigma, 0.0, 1.0)

@@ -13,7 +13,7 @@ from demo.filters import block_mean, box_mean, components, label_min, max_filter
 from demo.lines import LINE_FAMILY, LINE_MIN_SIDE, ruled_lines, slivers
 
 PAPER_SIDE = 96  # paper (the light falling on it) is estimated at this coarse size
-PAPER_WINDOW = 0.3  # closing window, share of the shorter side: wider than strokes
+PAPER_WINDOW = 0.3  # closing window: share of the shorter side (a small picture: the longer)
 SHADOW_FLOOR = 0.45  # paper is never darker than this share of the lit paper: ink is
 SCAN_SIDE = 256  # lines, specks and pieces are judged at this size
 FLAT, TAIL = 0.15, 0.2  # ink is light only if nothing is FLAT darker than the paper (TAIL %)

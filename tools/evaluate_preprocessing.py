@@ -185,7 +185,8 @@ def read_all(preprocess, pictures: list, size: int, box: int) -> tuple[list, flo
 
 
 def evaluate(model: Path, split: str, scale: float, seed: int | None = None) -> dict:
-    seed = (SEED if split == "test" else TRAIN_SEED) if seed is None else seed
+    default_seed = SEED if split == "test" else TRAIN_SEED
+    seed = default_seed if seed is None else seed
     classifier = Classifier(model)
     size, box = classifier.card.image_size, classifier.card.digit_box
     rows, source = make_rows(split, scale, seed)
@@ -209,7 +210,7 @@ def evaluate(model: Path, split: str, scale: float, seed: int | None = None) -> 
         "command": "python -m tools.evaluate_preprocessing"
         + (" --split train" if split == "train" else "")
         + (f" --scale {scale:g}" if scale != 1.0 else "")
-        + (f" --seed {seed}" if seed != (SEED if split == "test" else TRAIN_SEED) else ""),
+        + (f" --seed {seed}" if seed != default_seed else ""),
         "split": split,
         "digits": source,
         "baseline": BASELINE if baseline else None,

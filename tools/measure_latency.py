@@ -183,24 +183,26 @@ def in_process_cost(joins: list[dict]) -> dict:
     models = Models.load(threads=1)
     sent = [j for j in joins if isinstance(j.get("data", [None])[0], dict)]
     pngs = [ink_png(j["data"][0])[0] for j in sent]
-    handler, reading, paced = [], [], []
-    for value, png in zip([j["data"][0] for j in sent] * 3, pngs * 3, strict=True):
+
+    def cpu(work, *args) -> float:
         started = time.thread_time()
-        read_drawing(value, models)
-        handler.append(time.thread_time() - started)
-        started = time.thread_time()
+        work(*args)
+        return time.thread_time() - started
+
+    def read_png(png: bytes | None) -> None:
         if png is not None:
             read(models.get(None), png)
-        reading.append(time.thread_time() - started)
+
+    handler, reading, paced = [], [], []
+    for value, png in zip([j["data"][0] for j in sent] * 3, pngs * 3, strict=True):
+        handler.append(cpu(read_drawing, value, models))
+        reading.append(cpu(read_png, png))
     due = time.monotonic()
     for k, png in enumerate(pngs):
         if k:  # the page's gap before this request; a pause between strokes counts up to 1 s
             due += min(sent[k]["_t"] - sent[k - 1]["_t"], 1.0)
         time.sleep(max(0.0, due - time.monotonic()))
-        started = time.thread_time()
-        if png is not None:
-            read(models.get(None), png)
-        paced.append(time.thread_time() - started)
+        paced.append(cpu(read_png, png))
     return {
         "requests_replayed": len(sent),
         "handler_cpu_ms_mean": round(1000 * statistics.fmean(handler), 2),

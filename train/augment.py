@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from train.config import Config
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -24,6 +26,11 @@ class AugmentConfig:
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
+
+
+def for_recipe(config: Config) -> AugmentConfig:
+    """A run's augmentation: the defaults plus its recipe's marker and box shares."""
+    return AugmentConfig(marker_prob=config.marker, box_prob=config.box)
 
 
 def _uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator, device):

@@ -16,10 +16,8 @@ import torch.nn.functional as F
 class RenderConfig:
     image_size: int = 28
     digit_box: float = 20.0  # the longer side of the ink, stroke width included (MNIST's)
-    width_range: tuple[float, float] = (
-        1.4,
-        4.8,
-    )  # brush width in output pixels: fine pen to marker
+    # brush width in output pixels (MNIST's ~2.4): a fine pen to a marker
+    width_range: tuple[float, float] = (1.4, 4.8)
     plain_width: float = 2.5  # validation's brush: MNIST's typical stroke
     keep_range: tuple[float, float] = (0.5, 1.0)  # share of pen samples kept: sparser polylines
     sharp_turn: float = 0.7  # a sample where the pen turns more than acos(this) is always kept

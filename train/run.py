@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
-from train.augment import AugmentConfig, augment
+from train.augment import augment, for_recipe
 from train.calibrate import calibrate
 from train.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -78,6 +78,7 @@ def train(r: Run) -> None:
     config = r.config
     images, labels = r.data["train"]
     pen_count = len(r.strokes[2]) * config.pendigits if r.strokes else 0
+    augmentation = for_recipe(config)  # the same for every step
     per_epoch = (len(images) + pen_count) // r.world_size // config.batch_size
     total_steps = per_epoch * config.epochs
     sampler = DistributedSampler(
@@ -110,7 +111,7 @@ def train(r: Run) -> None:
                 r.optimizer, learning_rate(config, epoch * per_epoch + index, total_steps)
             )
             if config.augment:
-                x = augment(x, augment_config(config), generator)
+                x = augment(x, augmentation, generator)
             loss, hits = r.step(x, y)
             loss_sum, correct = loss_sum + loss, correct + hits
             if bar is not None:
@@ -313,7 +314,7 @@ def finish(r: Run) -> dict:
         "model_config": r.model.config.to_dict(),
         "recipe": config.recipe,
         "config": r.hparams,
-        "augment": augment_config(config).to_dict() if config.augment else None,
+        "augment": for_recipe(config).to_dict() if config.augment else None,
         "training_data": r.training_data,
         "command": config.command,
         "selected_epoch": r.best["epoch"],
@@ -338,11 +339,6 @@ def finish(r: Run) -> dict:
     return write_outputs(
         r.model, card, r.metrics, r.data["test"], config.run_dir, config.weights_out
     )
-
-
-def augment_config(config: Config) -> AugmentConfig:
-    """The recipe's augmentation: the defaults plus its marker and box shares."""
-    return AugmentConfig(marker_prob=config.marker, box_prob=config.box)
 
 
 @torch.no_grad()

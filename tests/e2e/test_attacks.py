@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from demo import limits
 from tools import attacks
 from tools.liveserver import running_app
 
@@ -141,7 +142,9 @@ def test_the_server_never_opens_a_fifo_it_is_sent(client):
 
 
 def test_forty_requests_for_stdout_leave_the_server_responsive(client):
-    with ThreadPoolExecutor(8) as pool:
+    # Half the client's share of events at a time: Gradio forgets an answered event only after
+    # its cleanup, so a client keeping exactly its share busy is sometimes, rightly, told 429.
+    with ThreadPoolExecutor(limits.PER_CLIENT_EVENTS // 2) as pool:
         answers = list(
             pool.map(lambda _: attacks.classify(client, {"path": "/proc/self/fd/1"}), range(40))
         )

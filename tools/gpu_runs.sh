@@ -3,13 +3,23 @@
 #   bash tools/gpu_runs.sh speed        # step throughput, the seed recipe, the fast recipe
 #   bash tools/gpu_runs.sh bf16         # the seed and fast recipes again, bfloat16 autocast
 #   bash tools/gpu_runs.sh best [SEEDS] # the best recipe, one process per seed, side by side
+#   bash tools/gpu_runs.sh strangers    # 4 candidates: strangers (3 variants), writers 8 epochs + box
+#   bash tools/gpu_runs.sh finetunes    # 6 candidates: writers 8-12 epochs, box and marker shares
 # Runs land in $RUNS (default runs/gpu). The shipped weights are the best-recipe run with the
 # highest validation accuracy (train/select_best.py); the test set plays no part in that choice.
 set -euo pipefail
 RUNS=${RUNS:-runs/gpu}
 mkdir -p "$RUNS"
 export PYTHONUNBUFFERED=1
-train() { python -m train --device cuda --no-progress "$@"; }
+# $TRAIN_DATA: extra data arguments, e.g. "--data-dir D --pendigits P --offline"
+train() { python -m train --device cuda --no-progress ${TRAIN_DATA:-} "$@"; }
+# go NAME ARGS...: one candidate in the background, cut at $LIMIT_S seconds (a run cut short
+# keeps its checkpoint and metrics but writes no weights), its log in $RUNS/NAME.log
+go() {
+  name=$1; shift
+  timeout "${LIMIT_S:-480}" python -m train --device cuda --no-progress ${TRAIN_DATA:-} "$@" \
+    --run-dir "$RUNS/$name" > "$RUNS/$name.log" 2>&1 &
+}
 
 case "${1:-speed}" in
   speed)
@@ -32,5 +42,29 @@ case "${1:-speed}" in
     wait
     tail -n 3 "$RUNS"/best-seed*.log
     ;;
-  *) echo "usage: $0 speed | bf16 | best [SEEDS]" >&2; exit 2 ;;
+  strangers)
+    # Four candidates side by side on one GPU, chosen between afterwards on validation only
+    # (python -m tools.evaluate --validation).
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$RUNS/gpu.txt"
+    go strangers-seed0 --recipe strangers --bf16 --seed 0
+    go strangers-seed1-18epochs --recipe strangers --bf16 --seed 1 --epochs 18
+    go strangers-box05-18epochs --recipe strangers --bf16 --seed 0 --box 0.05 --epochs 18
+    go writers-8epochs-box --recipe writers --bf16 --epochs 8 --box 0.1
+    wait || true
+    tail -n 4 "$RUNS"/*.log
+    ;;
+  finetunes)
+    # Round two: box scans cost fat-brush 8s (read as 1) in round one. Longer fine-tunes of
+    # best's weights with less box, more marker, and a second seed.
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$RUNS/gpu.txt"
+    go w8 --recipe writers --bf16 --epochs 8
+    go w8-box05 --recipe writers --bf16 --epochs 8 --box 0.05
+    go w8-box10-marker40 --recipe writers --bf16 --epochs 8 --box 0.1 --marker 0.4
+    go w8-box05-marker40 --recipe writers --bf16 --epochs 8 --box 0.05 --marker 0.4
+    go w8-box10-seed1 --recipe writers --bf16 --epochs 8 --box 0.1 --seed 1
+    go w12-box10-marker40 --recipe writers --bf16 --epochs 12 --box 0.1 --marker 0.4
+    wait || true
+    tail -n 4 "$RUNS"/*.log
+    ;;
+  *) echo "usage: $0 speed | bf16 | best [SEEDS] | strangers | finetunes" >&2; exit 2 ;;
 esac

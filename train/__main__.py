@@ -30,7 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="seed",
         choices=sorted(RECIPES),
         help="seed = the Keras example (default); best = strongest on MNIST; "
-        "writers = best fine-tuned on MNIST + pendigits strokes, calibrated",
+        "writers = best fine-tuned on MNIST + pendigits strokes, calibrated; "
+        "strangers = the writers data from a random start (a GPU run)",
     )
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
@@ -41,8 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--box",
         type=float,
-        help="with augmentation: share of digits stretched to fill a square, one bit a pixel"
-        " (an experiment no recipe ships; see the README)",
+        help="with augmentation: share of digits stretched to fill a square, one bit a pixel",
+    )
+    parser.add_argument(
+        "--marker", type=float, help="with augmentation: share of digits drawn with a fat marker"
     )
     parser.add_argument("--row-hidden", type=int, default=128, help="row LSTM units (default 128)")
     parser.add_argument(
@@ -88,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        if args.box is not None and not 0 <= args.box <= 1:
-            raise TrainError(f"--box is a share of digits, from 0 to 1, not {args.box}")
+        for flag, share in (("--box", args.box), ("--marker", args.marker)):
+            if share is not None and not 0 <= share <= 1:
+                raise TrainError(f"{flag} is a share of digits, from 0 to 1, not {share}")
         if any(limit is not None and limit < 1 for limit in (args.limit_train, args.limit_test)):
             raise TrainError("--limit-train and --limit-test must be at least 1")
         if args.weights_out is not None and not args.weights_out.parent.is_dir():
@@ -101,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             lr=args.lr,
             init_from=args.init_from,
             box=args.box,
+            marker=args.marker,
             row_hidden=args.row_hidden,
             col_hidden=args.col_hidden,
             seed=args.seed,

@@ -79,6 +79,14 @@ RECIPES = {
         schedule="onecycle", warmup_fraction=0.1, grad_clip=1.0, augment=True, val_size=5000,
         marker=0.25, pendigits=2, init_from="weights/hrnn_mnist_best.pt",
     ),
+    # The same data from a random start, long enough for a GPU (about 25 epochs there): the
+    # model meets pen strokes, marker-fat and box-stretched digits from its first step instead
+    # of having MNIST-only features bent towards them in 2 epochs.
+    "strangers": dict(
+        epochs=24, batch_size=128, optimizer="adamw", lr=3e-3, weight_decay=0.01,
+        schedule="onecycle", warmup_fraction=0.05, grad_clip=1.0, augment=True, val_size=5000,
+        marker=0.25, box=0.1, pendigits=2,
+    ),
 }
 # fmt: on
 

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 
 from train.calibrate import (
+    CONFIDENT_ACCURACY,
     calibrate,
+    cautious_temperature,
+    confident_accuracy,
     expected_calibration_error,
     fit_temperature,
     softmax,
@@ -13,10 +16,10 @@ from train.calibrate import (
 )
 
 
-def sampled(temperature: float, n: int = 20_000, seed: int = 0):
+def sampled(temperature: float, n: int = 20_000, seed: int = 0, spread: float = 4.0):
     """Logits whose labels are drawn from softmax(logits / temperature): that T is the truth."""
     rng = np.random.default_rng(seed)
-    logits = rng.normal(0, 4, size=(n, 10))
+    logits = rng.normal(0, spread, size=(n, 10))
     probs = softmax(logits, temperature)
     labels = (probs.cumsum(axis=1) < rng.random((n, 1))).sum(axis=1).clip(0, 9)
     return logits, labels
@@ -57,3 +60,55 @@ def test_calibrate_reports_each_validation_set_before_and_after():
     for name in ("a", "b"):
         report = result["validation"][name]
         assert report["n"] == 2000 and report["ece_after"] < report["ece_before"]
+
+
+def familiar_set():
+    """A set the model knows: 94% right and calibrated as it stands (temperature 1)."""
+    return sampled(1.0, spread=16.0)
+
+
+def unfamiliar_set(n: int = 1000, wrong: int = 30, wrong_margin=(3.0, 5.0), seed: int = 1):
+    """Answers the model is sure of, 3% of them wrong, the wrong ones a little less sure."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    logits = rng.normal(0, 0.3, size=(n, 10))
+    margin = rng.uniform(4.0, 9.0, n)
+    margin[:wrong] = rng.uniform(*wrong_margin, wrong)
+    answers = labels.copy()
+    answers[:wrong] = (labels[:wrong] + 1) % 10
+    logits[np.arange(n), answers] += margin
+    return logits, labels
+
+
+def test_the_cautious_temperature_is_the_least_that_makes_confident_answers_right_99pc():
+    familiar = {"mnist": familiar_set()}
+    unfamiliar = {"fat": unfamiliar_set()}
+    assert confident_accuracy(softmax(*unfamiliar["fat"][:1], 1.0), unfamiliar["fat"][1]) < 0.99
+    warm = cautious_temperature(familiar, unfamiliar, start=1.0)
+    assert warm is not None and warm > 1.0
+    for temperature, holds in ((warm, True), (warm - 0.01, False)):
+        probs = softmax(unfamiliar["fat"][0], temperature)
+        assert (confident_accuracy(probs, unfamiliar["fat"][1]) >= CONFIDENT_ACCURACY) is holds
+
+
+def test_the_cautious_temperature_gives_way_when_familiar_digits_would_lose_calibration():
+    familiar = {"mnist": familiar_set()}
+    # wrong answers exactly as sure as right ones: only a temperature that wrecks MNIST's ECE
+    # would push them all below 90%
+    hopeless = unfamiliar_set(wrong=100, wrong_margin=(4.0, 9.0))
+    assert cautious_temperature(familiar, {"fat": hopeless}, start=1.0) is None
+    result = calibrate(familiar, {"fat": hopeless})
+    assert result["temperature"] == result["fitted_temperature"]
+    assert "cross-entropy" in result["temperature_rule"]
+
+
+def test_calibrating_with_unfamiliar_sets_reports_them_and_keeps_sure_at_on_every_set():
+    familiar = {"mnist": familiar_set()}
+    result = calibrate(familiar, {"fat": unfamiliar_set()})
+    assert result["temperature"] > result["fitted_temperature"]
+    assert set(result["validation"]) == {"mnist", "fat"}
+    assert result["validation"]["fat"]["confident_accuracy"] >= CONFIDENT_ACCURACY
+    for (logits, labels), accuracy in ((familiar["mnist"], 0.995), (unfamiliar_set(), 0.99)):
+        probs = softmax(logits, result["temperature"])
+        shown = probs.max(axis=1) >= result["sure_at"]
+        assert (probs[shown].argmax(axis=1) == labels[shown]).mean() >= accuracy

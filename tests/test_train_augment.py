@@ -97,3 +97,15 @@ def test_the_box_share_is_the_share_of_digits_stretched():
     boxed = augment(digits, config, torch.Generator().manual_seed(2))
     share = ((boxed.sum((1, 2)) > 2 * digits.sum((1, 2))).float().mean()).item()
     assert abs(share - 0.1) < 0.02
+
+
+def test_a_digit_that_stretching_would_turn_into_a_solid_block_is_left_as_it_is():
+    upright, leaning = one(slant=0), one(slant=6)  # an upright 1 stretched fills its box
+    digits = torch.stack([upright, leaning])
+    capped = AugmentConfig(**{**ONLY_MARKER.to_dict(), "box_prob": 1.0, "box_max_fill": 0.8})
+    boxed = augment(digits, capped, torch.Generator().manual_seed(0))
+    assert torch.equal(boxed[0], augment(digits, ONLY_MARKER, torch.Generator().manual_seed(0))[0])
+    assert boxed[1].sum() > 2 * leaning.sum()  # a leaning 1 is still a band, not a block
+    uncapped = AugmentConfig(**{**ONLY_MARKER.to_dict(), "box_prob": 1.0})
+    block = augment(digits, uncapped, torch.Generator().manual_seed(0))[0]
+    assert block.sum() > 0.8 * (block > 0).any(1).sum() * (block > 0).any(0).sum()

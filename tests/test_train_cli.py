@@ -306,11 +306,11 @@ def test_mps_where_there_is_none_is_refused(mnist, tmp_path):
     assert "MPS is not available" in refusal(train(mnist, tmp_path / "run", "--device", "mps"))
 
 
-@pytest.mark.parametrize("flag", ["--box", "--marker"])
+@pytest.mark.parametrize("flag", ["--box", "--marker", "--box-max-fill"])
 @pytest.mark.parametrize("share", ["-0.1", "1.5"])
 def test_a_share_of_digits_outside_0_to_1_is_refused(mnist, tmp_path, flag, share):
     message = refusal(train(mnist, tmp_path / "run", flag, share))
-    assert f"{flag} is a share of digits, from 0 to 1" in message
+    assert f"{flag} is a share, from 0 to 1" in message
     assert not (tmp_path / "run").exists()
 
 

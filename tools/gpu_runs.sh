@@ -5,6 +5,7 @@
 #   bash tools/gpu_runs.sh best [SEEDS] # the best recipe, one process per seed, side by side
 #   bash tools/gpu_runs.sh strangers    # 4 candidates: strangers (3 variants), writers 8 epochs + box
 #   bash tools/gpu_runs.sh finetunes    # 6 candidates: writers 8-12 epochs, box and marker shares
+#   bash tools/gpu_runs.sh blocks       # 6 candidates: box scans that would be solid blocks skipped
 # Runs land in $RUNS (default runs/gpu). The shipped weights are the best-recipe run with the
 # highest validation accuracy (train/select_best.py); the test set plays no part in that choice.
 set -euo pipefail
@@ -66,5 +67,18 @@ case "${1:-speed}" in
     wait || true
     tail -n 4 "$RUNS"/*.log
     ;;
-  *) echo "usage: $0 speed | bf16 | best [SEEDS] | strangers | finetunes" >&2; exit 2 ;;
+  blocks)
+    # Round three: the shipped fine-tune misread fat-brush 8s filled solid as 1, as box scans
+    # taught it (an upright 1 stretched is a solid block). Box scans that fill their box skipped.
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$RUNS/gpu.txt"
+    go w8-box10-fill80 --recipe writers --bf16 --epochs 8 --box 0.1 --box-max-fill 0.8
+    go w8-box10-fill80-seed1 --recipe writers --bf16 --epochs 8 --box 0.1 --box-max-fill 0.8 --seed 1
+    go w8-box10-fill70 --recipe writers --bf16 --epochs 8 --box 0.1 --box-max-fill 0.7
+    go w8-box15-fill80 --recipe writers --bf16 --epochs 8 --box 0.15 --box-max-fill 0.8
+    go w8-box20-fill70 --recipe writers --bf16 --epochs 8 --box 0.2 --box-max-fill 0.7
+    go w8-box10-seed2 --recipe writers --bf16 --epochs 8 --box 0.1 --seed 2
+    wait || true
+    tail -n 4 "$RUNS"/*.log
+    ;;
+  *) echo "usage: $0 speed | bf16 | best [SEEDS] | strangers | finetunes | blocks" >&2; exit 2 ;;
 esac

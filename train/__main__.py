@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--marker", type=float, help="with augmentation: share of digits drawn with a fat marker"
     )
+    parser.add_argument(
+        "--box-max-fill",
+        type=float,
+        help="with --box: leave a digit as it is if stretching would fill more of its box",
+    )
     parser.add_argument("--row-hidden", type=int, default=128, help="row LSTM units (default 128)")
     parser.add_argument(
         "--col-hidden", type=int, default=128, help="column LSTM units (default 128)"
@@ -91,9 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        for flag, share in (("--box", args.box), ("--marker", args.marker)):
+        shares = (
+            ("--box", args.box),
+            ("--marker", args.marker),
+            ("--box-max-fill", args.box_max_fill),
+        )
+        for flag, share in shares:
             if share is not None and not 0 <= share <= 1:
-                raise TrainError(f"{flag} is a share of digits, from 0 to 1, not {share}")
+                raise TrainError(f"{flag} is a share, from 0 to 1, not {share}")
         if any(limit is not None and limit < 1 for limit in (args.limit_train, args.limit_test)):
             raise TrainError("--limit-train and --limit-test must be at least 1")
         if args.weights_out is not None and not args.weights_out.parent.is_dir():
@@ -106,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             init_from=args.init_from,
             box=args.box,
             marker=args.marker,
+            box_max_fill=args.box_max_fill,
             row_hidden=args.row_hidden,
             col_hidden=args.col_hidden,
             seed=args.seed,

@@ -23,6 +23,7 @@ class AugmentConfig:
     thickness_prob: float = 0.3  # share of digits whose strokes get thicker or thinner
     marker_prob: float = 0.0  # share drawn with a marker: strokes +2 px a side, digit refitted
     box_prob: float = 0.0  # share scanned as some archives store digits: stretched to a square
+    box_max_fill: float = 1.0  # ... unless that fills more of its box than this (a solid block)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -30,7 +31,9 @@ class AugmentConfig:
 
 def for_recipe(config: Config) -> AugmentConfig:
     """A run's augmentation: the defaults plus its recipe's marker and box shares."""
-    return AugmentConfig(marker_prob=config.marker, box_prob=config.box)
+    return AugmentConfig(
+        marker_prob=config.marker, box_prob=config.box, box_max_fill=config.box_max_fill
+    )
 
 
 def _uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator, device):
@@ -85,6 +88,12 @@ def augment(
         peak = stretched.amax(dim=(2, 3), keepdim=True)
         boxed = (stretched > 0.5 * peak).to(warped.dtype)  # half the digit's own darkest ink
         chosen = _uniform((batch, 1, 1, 1), 0, 1, generator, device) < config.box_prob
+        if config.box_max_fill < 1:  # an upright 1 stretched is a solid block, and so is a
+            # fat pen's 8 with its loops filled: a block must not teach "1" with confidence
+            rows = boxed.amax(dim=3).sum(dim=2, keepdim=True)  # (B, 1, 1)
+            cols = boxed.amax(dim=2).sum(dim=2, keepdim=True)
+            fill = boxed.sum(dim=(2, 3), keepdim=True) / (rows * cols).clamp(min=1).unsqueeze(3)
+            chosen &= fill <= config.box_max_fill
         warped = torch.where(chosen, boxed, warped)
     return warped.squeeze(1).clamp_(0, 1)
 

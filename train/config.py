@@ -23,6 +23,7 @@ class Config:
     augment: bool = False  # train/augment.py: shifts, rotations, scalings, elastic, thickness
     marker: float = 0.0  # with augment: share of digits redrawn as with a fat marker
     box: float = 0.0  # with augment: share stretched to fill a square, one bit a pixel (--box)
+    box_max_fill: float = 1.0  # ... skipping digits that this would turn into a solid block
     val_size: int = 0  # MNIST training images held out for every choice a run makes
     pendigits: int = 0  # fresh renders of each pendigits training digit per epoch; 0 = MNIST only
     init_from: str | None = None  # start from these weights instead of a random init

@@ -230,6 +230,20 @@ def test_a_16x16_scan_is_read(mnist, polarity):
         assert similarity(scan, digit) > 0.75
 
 
+def test_a_stretched_16x16_scan_fills_the_box_both_ways(mnist):
+    widened = 0
+    for seed, digit in enumerate(mnist[:10]):
+        kept = photos.small_scan(digit, np.random.default_rng(seed))
+        stretched = photos.small_scan(digit, np.random.default_rng(seed), stretch=True)
+        dark_ink = kept[0, 0] > 128  # the same seed, the same polarity; a corner is paper
+        # any ink: the paper is 235 (or 20) with noise of 4; a digit's faintest edge pixels vanish
+        ink = [(scan < 205) if dark_ink else (scan > 50) for scan in (kept, stretched)]
+        spans = [sorted((mask.any(axis=0).sum(), mask.any(axis=1).sum())) for mask in ink]
+        assert spans[1][1] == 16 and spans[1][0] >= max(12, spans[0][0])
+        widened += spans[1][0] > spans[0][0]  # the kept scan's narrow side grew
+    assert widened >= 7
+
+
 def test_stroke_width_has_no_cliffs():
     """Rings drawn ever thicker come out ever thicker (or the same), never jumping."""
     widths = []

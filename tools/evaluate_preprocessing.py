@@ -55,6 +55,7 @@ ROWS = {
     "strokes_fat": (200, "brush 2-3x MNIST width on a 280 px sketchpad"),
     "sklearn_8x8": (600, "scikit-learn's 8x8 digits (43 writers), upscaled as scans"),
     "blank": (200, "photos as above with nothing written (half on a table): 'nothing to read'"),
+    "scans_16_stretched": (400, "16x16 grey scans stretched to fill the box, either polarity"),
 }
 
 
@@ -125,6 +126,7 @@ def make_rows(split: str, scale: float, seed: int) -> dict:
         "strokes_medium": lambda d, r: draw_on_canvas(d, r, canvas=280, brush=(0.0, 0.06)),
         "strokes_fat": lambda d, r: draw_on_canvas(d, r, canvas=280, brush=(0.06, 0.12)),
         "blank": lambda d, r: photos.photo(d, r, hard=bool(r.random() < 0.5), blank=True),
+        "scans_16_stretched": lambda d, r: photos.small_scan(d, r, stretch=True),
     }
     rows, used = {}, 0
     for index, (name, make) in enumerate(makers.items()):

@@ -195,12 +195,18 @@ def tight_crop(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(grey, 0, 255).astype(np.uint8)
 
 
-def small_scan(digit: np.ndarray, rng: np.random.Generator, side: int = 16) -> np.ndarray:
-    """A side x side scan (postal-digit style): the digit fills the box, either polarity, uint8."""
+def small_scan(
+    digit: np.ndarray, rng: np.random.Generator, side: int = 16, stretch: bool = False
+) -> np.ndarray:
+    """A side x side scan (postal-digit style): the digit fills the box, either polarity, uint8.
+
+    stretch: both sides fill it, the aspect lost, as some postal archives store digits.
+    """
     rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
     crop = Image.fromarray(digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
     scale = side / max(crop.size)
     size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+    size = (side, side) if stretch else size
     small = np.asarray(crop.resize(size, Image.Resampling.BOX), np.float32) / 255
     ink = np.zeros((side, side), np.float32)
     top, left = (side - size[1]) // 2, (side - size[0]) // 2

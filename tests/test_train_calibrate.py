@@ -112,3 +112,16 @@ def test_calibrating_with_unfamiliar_sets_reports_them_and_keeps_sure_at_on_ever
         probs = softmax(logits, result["temperature"])
         shown = probs.max(axis=1) >= result["sure_at"]
         assert (probs[shown].argmax(axis=1) == labels[shown]).mean() >= accuracy
+
+
+def test_sure_at_rises_until_strangers_sure_answers_are_right_99pc():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 10, 5000)
+    clean = rng.normal(0, 0.3, size=(5000, 10))
+    clean[np.arange(5000), labels] += 12.0  # a familiar set the model never gets wrong
+    strangers = unfamiliar_set(wrong=60, wrong_margin=(0.5, 1.5))  # wrong ones are unsure
+    result = calibrate({"mnist": (clean, labels)}, {"fat": strangers})
+    assert sure_threshold([(softmax(clean, result["temperature"]), labels)]) < result["sure_at"]
+    probs = softmax(strangers[0], result["temperature"])
+    shown = probs.max(axis=1) >= result["sure_at"]
+    assert (probs[shown].argmax(axis=1) == strangers[1][shown]).mean() >= CONFIDENT_ACCURACY

@@ -10,9 +10,10 @@ import pytest
 
 from demo.classifier import DEFAULT_MODEL, Classifier
 from tools import evaluate, handwriting
-from tools.evaluate import calibration, parse_models, score, worst_classes
+from tools.evaluate import parse_models, score, worst_classes
 from tools.handwriting import BRUSH, CANVAS, DRAWN_SIZE, EvalSet, draw_strokes
 from tools.paths import SAMPLE
+from train.calibrate import calibration_error as calibration
 
 # --- the numbers -----------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """tools.recalibrate: the card gets the cautious calibration and keeps the training run's."""
 
+import json
+
 import pytest
 
 from tests.test_train_calibrate import familiar_set, unfamiliar_set
-from tools.recalibrate import recalibrated_card
+from tools.recalibrate import main, recalibrated_card
 from train.data import DataError
 
 TRAINED = {"temperature": 0.99, "sure_at": 0.93, "rule": "as trained"}
@@ -38,3 +40,17 @@ def test_without_the_familiar_validation_sets_it_refuses():
     del sets["pendigits_validation"]
     with pytest.raises(DataError, match="pendigits_validation"):
         recalibrated_card({"calibration": TRAINED}, sets)
+
+
+def test_a_card_for_other_weights_is_refused_and_left_as_it_was(tmp_path, capsys):
+    card = tmp_path / "hrnn_mnist.json"
+    text = json.dumps({"weights_sha256": "not these weights", "calibration": TRAINED})
+    card.write_text(text)
+    assert main(["--card", str(card)]) == 2
+    assert "was not exported from the weights" in capsys.readouterr().err
+    assert card.read_text() == text
+
+
+def test_a_missing_card_is_one_sentence(tmp_path, capsys):
+    assert main(["--card", str(tmp_path / "none.json")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

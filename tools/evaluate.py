@@ -27,26 +27,13 @@ from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
 from demo.preprocess import PreprocessError, to_mnist
 from tools import handwriting
 from tools.paths import REPO, RESULTS
+from train.calibrate import CONFIDENT, ECE_BINS, calibration_error
 from train.data import DataError
 
 RESULTS_FILE = RESULTS / "evaluation.json"
 SEED_MODEL = RESULTS / "seed" / "hrnn_mnist_seed.onnx"
-ECE_BINS = 15
-CONFIDENT = 0.90
 WORST_CLASSES = 3
 CHUNK = 256  # images per predict call; the Classifier runs them RUN_BATCH at a time
-
-
-def calibration(top: np.ndarray, right: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error: |accuracy - mean confidence| per bin, weighted by its share."""
-    if len(top) == 0:
-        return 0.0
-    index = np.minimum((top * bins).astype(np.int64), bins - 1)
-    total = 0.0
-    for b in np.unique(index):
-        inside = index == b
-        total += inside.sum() * abs(right[inside].mean() - top[inside].mean())
-    return float(total / len(top))
 
 
 def score(probabilities: np.ndarray, labels: np.ndarray, sure_at: float, classes: int) -> dict:
@@ -63,7 +50,7 @@ def score(probabilities: np.ndarray, labels: np.ndarray, sure_at: float, classes
         "n": n,
         "correct": int(right.sum()),
         "accuracy": _ratio(right.sum(), n),
-        "ece": round(calibration(top, right), 4),
+        "ece": round(calibration_error(top, right), 4),
         "mean_confidence": round(float(top.mean()), 4) if n else None,
         "confident_share": _ratio(confident.sum(), n),
         "confident_accuracy": _ratio(right[confident].sum(), confident.sum()),
@@ -190,11 +177,15 @@ def _read(image: object, size: int, box: int) -> np.ndarray | None:
         return None
 
 
-def read_all(classifier: Classifier, batch: np.ndarray, readable: list[int], n: int) -> np.ndarray:
-    """Calibrated probabilities (n, classes); all zeros for the inputs that had nothing to read."""
+def read_all(
+    classifier: Classifier, batch: np.ndarray, readable: list[int], n: int, logits: bool = False
+) -> np.ndarray:
+    """Calibrated probabilities (or raw logits) (n, classes); all zeros for the inputs that had
+    nothing to read."""
     full = np.zeros((n, len(classifier.card.class_names)), dtype=np.float32)
     for start in range(0, len(batch), CHUNK):
-        chunk = classifier.predict(batch[start : start + CHUNK]).probabilities
+        prediction = classifier.predict(batch[start : start + CHUNK])
+        chunk = prediction.logits if logits else prediction.probabilities
         full[readable[start : start + CHUNK]] = chunk
     return full
 

@@ -13,13 +13,13 @@ RUNS=${RUNS:-runs/gpu}
 mkdir -p "$RUNS"
 export PYTHONUNBUFFERED=1
 # $TRAIN_DATA: extra data arguments, e.g. "--data-dir D --pendigits P --offline"
-train() { python -m train --device cuda --no-progress ${TRAIN_DATA:-} "$@"; }
+read -ra TRAIN <<< "python -m train --device cuda --no-progress ${TRAIN_DATA:-}"
+train() { "${TRAIN[@]}" "$@"; }
 # go NAME ARGS...: one candidate in the background, cut at $LIMIT_S seconds (a run cut short
 # keeps its checkpoint and metrics but writes no weights), its log in $RUNS/NAME.log
 go() {
   name=$1; shift
-  timeout "${LIMIT_S:-480}" python -m train --device cuda --no-progress ${TRAIN_DATA:-} "$@" \
-    --run-dir "$RUNS/$name" > "$RUNS/$name.log" 2>&1 &
+  timeout "${LIMIT_S:-480}" "${TRAIN[@]}" "$@" --run-dir "$RUNS/$name" > "$RUNS/$name.log" 2>&1 &
 }
 
 case "${1:-speed}" in

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
-from tools.evaluate import build_sets, prepare
+from tools.evaluate import build_sets, prepare, read_all
 from tools.paths import REPO
 from train.calibrate import calibrate
 from train.checkpoint import atomic_write_json
@@ -39,9 +39,7 @@ def validation_logits(
     named = {}
     for each in sets:
         batch, readable = prepare(each.images, each.direct, card.image_size, card.digit_box)
-        logits = np.zeros((len(each.labels), len(card.class_names)), dtype=np.float32)
-        if readable:
-            logits[readable] = classifier.predict(batch).logits
+        logits = read_all(classifier, batch, readable, len(each.labels), logits=True)
         labels = np.asarray(each.labels, dtype=np.int64)
         unreadable = np.setdiff1d(np.arange(len(labels)), readable)
         labels[unreadable] = -1  # no class: never right

@@ -34,20 +34,24 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(grid[int(np.argmin(losses))])
 
 
+def calibration_error(top: np.ndarray, right: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Expected calibration error: |accuracy - mean confidence| per equal-width bin of the top
+    probability, weighted by the bin's share (0 for no answers)."""
+    if len(top) == 0:
+        return 0.0
+    index = np.minimum((top * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in np.unique(index):
+        inside = index == b
+        total += inside.sum() * abs(right[inside].mean() - top[inside].mean())
+    return float(total / len(top))
+
+
 def expected_calibration_error(
     probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS
 ) -> float:
-    """Mean |accuracy - confidence| over equal-width confidence bins, weighted by bin size."""
-    confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
-    right = predicted == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    error = 0.0
-    for b in range(bins):
-        inside = which == b
-        if inside.any():
-            error += inside.mean() * abs(right[inside].mean() - confidence[inside].mean())
-    return float(error)
+    """calibration_error of (N, classes) probabilities against labels."""
+    return calibration_error(probs.max(axis=1), probs.argmax(axis=1) == labels, bins)
 
 
 def sure_threshold(
@@ -56,13 +60,7 @@ def sure_threshold(
     """Lowest confidence c where, in every (probs, labels) set, answers at >= c reach `accuracy`."""
     candidates = np.round(np.arange(0.30, 0.991, 0.01), 2)
     for c in candidates:
-        ok = True
-        for probs, labels in sets:
-            shown = probs.max(axis=1) >= c
-            if shown.any() and (probs[shown].argmax(axis=1) == labels[shown]).mean() < accuracy:
-                ok = False
-                break
-        if ok:
+        if all(confident_accuracy(probs, labels, c) >= accuracy for probs, labels in sets):
             return float(c)
     return float(candidates[-1])
 
@@ -116,13 +114,14 @@ def calibrate(
     cautious = cautious_temperature(named_sets, unfamiliar, fitted) if unfamiliar else None
     temperature = cautious if cautious is not None else fitted
     every = {**named_sets, **(unfamiliar or {})}
-    sure_at = sure_threshold([(softmax(lg, temperature), lb) for lg, lb in named_sets.values()])
+    calibrated = {name: (softmax(lg, temperature), lb) for name, (lg, lb) in every.items()}
+    sure_at = sure_threshold([calibrated[name] for name in named_sets])
     if unfamiliar:  # strangers' digits: sure answers right as often as the confident ones
-        strange = [(softmax(lg, temperature), lb) for lg, lb in unfamiliar.values()]
+        strange = [calibrated[name] for name in unfamiliar]
         sure_at = max(sure_at, sure_threshold(strange, CONFIDENT_ACCURACY))
     report = {}
     for name, (lg, lb) in every.items():
-        probs = softmax(lg, temperature)
+        probs = calibrated[name][0]
         report[name] = {
             "n": len(lb),
             "ece_before": expected_calibration_error(softmax(lg), lb),

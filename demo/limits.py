@@ -42,6 +42,10 @@ CLOSED = ("/deep_link", "/run-history", "/runs", "/mcp", "/proxy=")
 QUEUED = ("/queue/join", "/call/")
 UPLOAD_SHARE = (PER_CLIENT_UPLOADS, "You are uploading too many files at once; please wait.")
 DIRECT_SHARE = (PER_CLIENT_DIRECT, "You have too many reads in flight; please wait for answers.")
+# glibc: buffers over MMAP_THRESHOLD go back to the system when freed; the heap's free top is
+# trimmed past TRIM_THRESHOLD, which must exceed what one read frees (a 280x280 drawing's work
+# arrays): at 1 MiB every read faulted its memory in afresh (python -m tools.allocator)
+MMAP_THRESHOLD, TRIM_THRESHOLD = 256 * 2**10, 8 * 2**20
 
 
 class Limits:
@@ -172,24 +176,19 @@ def _event_client(event) -> str | None:
     return client_key(peer, headers)
 
 
-MMAP_THRESHOLD = 4 * 2**20  # above a drawing's work arrays (a 280x280 RGBA float64 is 2.5 MB)
-TRIM_THRESHOLD = 8 * 2**20
-
-
-def tune_malloc() -> None:
+def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD) -> None:
     """Make glibc hand big buffers back: fixed mmap threshold, two arenas (Linux only).
 
-    A photo's buffers (tens of MB) are mapped and unmapped; a drawing's are not: at 256 kB,
-    every read mapped and faulted in its arrays afresh and cost 40% more CPU
-    (python -m tools.measure_latency).
+    A trim threshold too low makes every read pay: at 1 MiB the heap was handed back after each
+    drawing and faulted in again by the next (python -m tools.allocator compares settings).
     """
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return
     m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
-    libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD)
-    libc.mallopt(m_trim_threshold, TRIM_THRESHOLD)
+    libc.mallopt(m_mmap_threshold, mmap_threshold)
+    libc.mallopt(m_trim_threshold, trim_threshold)
     libc.mallopt(m_arena_max, 2)
 
 

@@ -51,9 +51,13 @@ function drawBelief(rows, [height, width], classes, best) {
   );
 }
 
+let shownFor = -1; // the send number on screen: an older answer arriving late is stale too
+
 function render(value) {
   const answer = value && typeof value === "object" ? value : { state: "empty", message: "" };
-  if (answer.for != null && answer.for < clearedAt) return;
+  if (answer.for != null && (answer.for < clearedAt || answer.for < shownFor)) return;
+  if (answer.for != null) shownFor = answer.for;
+  box.hrnnAnswer = answer; // the last answer shown, as an object (tests compare it)
   box.dataset.state = answer.state || "empty";
   box.dataset.for = answer.for == null ? "" : String(answer.for);
   part("message").textContent = answer.message || "";
@@ -91,6 +95,12 @@ function rendered(answer) {
   }
 }
 
+document.addEventListener("hrnn-answer", (event) => {
+  // an answer the browser read itself (canvas.js), the same object the server would send
+  if (event.detail.answer !== name) return;
+  render(event.detail.value);
+  rendered(event.detail.value);
+});
 document.addEventListener("hrnn-cleared", (event) => {
   if (event.detail.answer !== name) return;
   clearedAt = event.detail.n;

@@ -16,7 +16,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
 
 import gradio as gr
 
-from demo import guard
+from demo import browser, guard
 from demo.answer import answer_view, empty, refusal, shown
 from demo.canvas import ink_canvas, ink_png
 from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier, ModelError
@@ -29,6 +29,7 @@ EMPTY = "Draw a digit (0-9): the guess updates while you draw and settles when y
 EMPTY_UPLOAD = "Upload a photo or scan of one handwritten digit (any size, either polarity)."
 BLANK_UPLOAD = "No digit found: this image looks blank (or holds only a dot). Try another one."
 BLANK_DRAWING = "That is too small to read yet: keep drawing."
+CANNOT = "Cannot read this input: "
 UNEXPECTED = "Something went wrong reading this input. Please try another one."
 TITLE = "### A hierarchical RNN reads your digit"
 ABOUT = (
@@ -40,6 +41,12 @@ CSS = """
 #hrnn-title h3 { margin: 0; }
 @media (max-width: 480px) { .gradio-container { padding-top: 4px !important; } }
 """
+# The model radio's change, told to the canvas before the server re-reads the upload (the
+# `js` argument of an event listener): the canvas re-reads its ink with the chosen model.
+TELL_CANVAS = """(upload, precision) => {
+  document.dispatchEvent(new CustomEvent("hrnn-model", { detail: precision }));
+  return [upload, precision];
+}"""
 log = logging.getLogger("hrnn-mnist.app")
 
 
@@ -77,7 +84,7 @@ def answer(image: object, models: Models, precision: object, blank: str, number=
     except guard.Refused as error:
         return refusal(str(error), number)
     except (PreprocessError, ModelError) as error:
-        return refusal(f"Cannot read this input: {error}", number)
+        return refusal(f"{CANNOT}{error}", number)
     except Exception:  # last line of defence: log it, tell the user in one sentence
         log.exception("unexpected failure while reading")
         return refusal(UNEXPECTED, number)
@@ -89,7 +96,7 @@ def read_drawing(value: object, models: Models, precision: object = None) -> dic
     try:
         png, number = ink_png(value)
     except PreprocessError as error:
-        return refusal(f"Cannot read this input: {error}")
+        return refusal(f"{CANNOT}{error}")
     if png is None:
         return empty(EMPTY, number)
     return answer(png, models, precision, BLANK_DRAWING, number)
@@ -117,16 +124,17 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     def on_upload(upload: object, precision: object) -> dict:
         return read_upload(upload, models, precision)
 
-    def on_model(ink: object, upload: object, precision: object) -> tuple[dict, dict]:
-        """A new model re-reads what each tab holds, so no answer names the old model."""
-        return read_drawing(ink, models, precision), read_upload(upload, models, precision)
+    def on_model(upload: object, precision: object) -> dict:
+        """A new model re-reads the upload; the canvas re-reads its own ink (canvas.js)."""
+        return read_upload(upload, models, precision)
 
     with gr.Blocks(title="HRNN reads your digit") as demo:
         gr.Markdown(TITLE, elem_id="hrnn-title")
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"), gr.Row(equal_height=False):
                 with gr.Column(min_width=290):
-                    canvas = ink_canvas("hrnn-canvas", answer_id="hrnn-draw-answer")
+                    reads_here = browser.browser_reader(models.get(None), BLANK_DRAWING, CANNOT)
+                    canvas = ink_canvas("hrnn-canvas", "hrnn-draw-answer", reads_here)
                 with gr.Column(min_width=290):
                     drawn = answer_view("hrnn-draw-answer", EMPTY, number=0)
             with gr.Tab("Upload", id="upload"), gr.Row(equal_height=False):
@@ -168,10 +176,11 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         )
         precision.change(
             on_model,
-            [canvas, upload, precision],
-            [drawn, uploaded],
+            [upload, precision],
+            uploaded,
             api_visibility="private",
             preprocess=False,
+            js=TELL_CANVAS,
             **quiet,
         )
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
@@ -180,4 +189,5 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
+    browser.prepare()  # onnxruntime-web for reads in the browser; without it the server reads
     guard.serve(build_demo(), css=CSS, footer_links=["api", "gradio"])

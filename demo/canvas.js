@@ -1,8 +1,10 @@
 // The drawing surface: gr.HTML's js_on_load (element, trigger, props, server, upload, watch).
 // Strokes are kept as points, drawn smooth and round on a screen canvas at the device's pixel
-// ratio, and re-drawn in black on a transparent 280x280 canvas whose PNG is the value sent:
-// {ink: data URL or "", n: send number}, with the custom "ink" event. A blank canvas asks the
-// server nothing: its answer (answer.js) is told through a DOM event and shows the prompt.
+// ratio, and re-drawn in black on a transparent 280x280 ink canvas. Once the browser reader
+// (props.browser: demo/web/reader.js on onnxruntime-web) has loaded, that ink is read here and
+// the answer handed to answer.js by a DOM event; until then, for the int8 model, or for ink the
+// reader leaves to the server, its PNG is the value sent: {ink: data URL, n: send number}, with
+// the custom "ink" event. A blank canvas asks nobody: its answer box shows the prompt at once.
 const SIZE = 280; // the ink PNG's side, as the server checks it
 const RADIUS = 12; // brush radius on the 280 px ink: strokes ~1/12 of a digit, like MNIST
 const FIRST_GUESS_MS = 120; // a stroke this long gets a first guess while it is drawn...
@@ -16,12 +18,32 @@ const undoButton = root.querySelector('[data-action="undo"]');
 const clearButton = root.querySelector('[data-action="clear"]');
 const ink = document.createElement("canvas");
 ink.width = ink.height = SIZE;
+ink.getContext("2d", { willReadFrequently: true }); // its pixels are read after every stroke
 const strokes = [];
 let current = null; // the stroke being drawn: {id, points, started, sentPoints}
 let ticker = null;
 let sentAt = 0;
 let sent = 0;
 let answered = 0; // the highest send number whose answer is on screen
+const browser = props.browser; // null: the server reads every drawing
+let selected = browser ? browser.card.precision : null; // the model chosen on the page
+let reader = null; // set once the runtime and model have loaded in this browser
+root.dataset.reader = browser ? "loading" : "off";
+if (browser) {
+  const here = (path) => new URL(path, document.baseURI).href;
+  const config = { ...browser, runtime: here(browser.runtime), wasm: here(browser.wasm), model: here(browser.model) };
+  import(here(browser.reader))
+    .then((module) => module.openReader(config))
+    .then((ready) => {
+      reader = ready;
+      root.dataset.reader = "ready";
+    })
+    .catch((error) => {
+      root.dataset.reader = "failed"; // the server keeps reading; say why in the console
+      console.warn("hrnn: reading on the server, the browser reader did not load:", error);
+    });
+}
+root.hrnnInk = () => ink.toDataURL("image/png"); // the ink as the server would get it (tests)
 
 function fit() {
   const ratio = window.devicePixelRatio || 1;
@@ -66,8 +88,33 @@ function paint() {
   root.dataset.strokes = String(strokes.length);
 }
 
+function toServer(number) {
+  // Only the ink leaves the page: black on transparent, SIZE x SIZE, as PNG.
+  props.value = { ink: ink.toDataURL("image/png"), n: number };
+  root.dataset.via = "server";
+  trigger("ink");
+}
+
+function readHere(number) {
+  const rgba = ink.getContext("2d").getImageData(0, 0, SIZE, SIZE).data;
+  const alpha = new Uint8Array(SIZE * SIZE);
+  for (let i = 0; i < alpha.length; i++) alpha[i] = rgba[4 * i + 3];
+  root.dataset.via = "browser";
+  reader
+    .read(alpha, SIZE, number)
+    .then((answer) => {
+      if (answer === null) return toServer(number); // ink the server reads as a photo
+      const detail = { answer: answerName, value: answer };
+      document.dispatchEvent(new CustomEvent("hrnn-answer", { detail }));
+    })
+    .catch((error) => {
+      console.warn("hrnn: the browser reader failed; this ink goes to the server:", error);
+      toServer(number);
+    });
+}
+
 function send(final) {
-  // Only the ink leaves the page: black on transparent, SIZE x SIZE, as PNG. A guess while
+  // Read the ink here when the reader has the chosen model, else on the server. A guess while
   // drawing waits until the previous one is answered; the final ink always goes. True if sent.
   if (!final && answered < sent) return false;
   const empty = strokes.length === 0 && !current;
@@ -75,16 +122,23 @@ function send(final) {
   sent += 1;
   sentAt = performance.now();
   root.dataset.sent = String(sent);
-  props.value = { ink: empty ? "" : ink.toDataURL("image/png"), n: sent };
   if (!empty) {
-    trigger("ink");
+    if (reader && selected === reader.precision) readHere(sent);
+    else toServer(sent);
     return true;
   }
+  props.value = { ink: "", n: sent };
   answered = sent;
   const detail = { answer: answerName, n: sent };
   document.dispatchEvent(new CustomEvent("hrnn-cleared", { detail }));
   return true;
 }
+
+document.addEventListener("hrnn-model", (event) => {
+  // A new model re-reads the ink on the canvas, so no answer names the old model.
+  selected = event.detail;
+  if (strokes.length && !current) send(true);
+});
 
 document.addEventListener("hrnn-answered", (event) => {
   if (event.detail.answer === answerName) answered = Math.max(answered, event.detail.n);

@@ -32,13 +32,15 @@ TEMPLATE = f"""
 """
 
 
-def ink_canvas(elem_id: str, answer_id: str) -> gr.HTML:
+def ink_canvas(elem_id: str, answer_id: str, browser: dict | None = None) -> gr.HTML:
     """The canvas component; its "ink" event fires for every ink it sends to be read.
 
     A blank canvas (Clear, or Undo of the last stroke) is not sent: the answer box with
-    elem_id answer_id shows its prompt at once.
+    elem_id answer_id shows its prompt at once. With `browser` (demo.browser.browser_reader)
+    the page reads drawings itself once the runtime has loaded, and sends only what it cannot.
     """
     return gr.HTML(
+        browser=browser,
         value={"ink": "", "n": 0},
         html_template=TEMPLATE.replace("{answer}", answer_id),
         css_template=(HERE / "canvas.css").read_text(encoding="utf-8"),

@@ -27,6 +27,7 @@ STROKE_RANGE = (0.9, 1.6)
 THIN_POWER, THICK_POWER = 0.0, 0.5  # outside it, width w -> edge * (w / edge) ** power
 SUPERSAMPLE = 4  # strokes are measured and adjusted at this multiple of the output size
 _EDITOR_KEYS = ("background", "layers", "composite")
+MOSTLY_INK = "The image is mostly ink; draw one digit on a plain background."
 
 __all__ = ["PreprocessError", "find_ink", "stroke_width", "to_mnist"]
 
@@ -58,7 +59,7 @@ def find_ink(image: object) -> np.ndarray | None:
     if ink is None:
         return None
     if ink.mean() > MAX_COVERAGE:
-        raise PreprocessError("The image is mostly ink; draw one digit on a plain background.")
+        raise PreprocessError(MOSTLY_INK)
     return keep_digit(ink, raw, lines=on_paper, page=page) if has_edges(raw) else None
 
 

@@ -55,6 +55,10 @@ def open_page(browser, url: str, init_script: str | None = None, ready: str = CA
     page.goto(url)
     page.wait_for_selector(ready, timeout=60_000)
     page.wait_for_selector(f"{DRAW_ANSWER}[data-state]", timeout=60_000)
+    # reads in the browser start once its reader has loaded (or failed: then the server reads)
+    page.wait_for_function(
+        f"() => document.querySelector('{INK}')?.dataset.reader !== 'loading'", timeout=60_000
+    )
     return page
 
 

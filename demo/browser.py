@@ -1,0 +1,74 @@
+"""What the page needs to read drawings in the visitor's browser instead of on the server.
+
+The browser runs the same float .onnx through onnxruntime-web (demo.webruntime fetches it) and
+a JavaScript twin of the drawing path (demo/web/reader.js). Everything it must agree on comes
+from here, read from the model card inside the ONNX file: one source of truth for both sides.
+Without the runtime files (offline, or the fetch failed) the page reads on the server as before.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from demo import webruntime
+from demo.classifier import Classifier
+from demo.preprocess import MOSTLY_INK
+
+READER = Path(__file__).resolve().parent / "web" / "reader.js"
+RUNTIME_MODULE = "ort.wasm.min.mjs"
+FILE_ROUTE = "gradio_api/file="  # Gradio's documented route for files in set_static_paths
+SWITCH = "HRNN_BROWSER_READS"
+log = logging.getLogger("hrnn-mnist.browser")
+
+
+def enabled() -> bool:
+    """Browser reads are on unless HRNN_BROWSER_READS=0 (then the server reads every drawing)."""
+    return os.environ.get(SWITCH, "1") != "0"
+
+
+def prepare(timeout: float = 20.0) -> None:
+    """Fetch the runtime at startup if it is missing; failing that, say so (the server reads)."""
+    if not enabled():
+        return
+    try:
+        webruntime.ensure(timeout=timeout)
+    except webruntime.RuntimeUnavailable as error:
+        log.warning("drawings will be read on the server: %s", error)
+
+
+def file_url(path: Path) -> str:
+    """The page-relative URL Gradio serves `path` at once it is a static path."""
+    return FILE_ROUTE + str(path.resolve())
+
+
+def browser_reader(classifier: Classifier, blank: str, cannot: str) -> dict | None:
+    """The canvas' `browser` prop: where the reader, runtime and model are, and the card's facts.
+
+    None when the runtime files are not there: then every drawing is read on the server. The
+    served files are exactly these (gr.set_static_paths), nothing else from the repository.
+    """
+    runtime = webruntime.runtime_dir()
+    if not enabled() or not webruntime.is_ready(runtime):
+        return None
+    gr.set_static_paths([READER, runtime, classifier.model_path])
+    card = classifier.card
+    return {
+        "reader": file_url(READER),
+        "runtime": file_url(runtime / RUNTIME_MODULE),
+        "wasm": file_url(runtime / webruntime.served_name(webruntime.GZIPPED)),
+        "model": file_url(classifier.model_path),
+        "card": {
+            "precision": card.precision,
+            "class_names": list(card.class_names),
+            "image_size": card.image_size,
+            "digit_box": card.digit_box,
+            "pixel_scale": card.pixel_scale,
+            "temperature": card.temperature,
+            "sure_at": card.sure_at,
+            "approximate": bool(card.raw.get("approximate_confidence", False)),
+            "input": card.input_name,
+        },
+        "messages": {"blank": blank, "cannot": cannot, "mostly_ink": MOSTLY_INK},
+    }

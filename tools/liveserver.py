@@ -51,11 +51,16 @@ class LiveApp:
 
 @contextlib.contextmanager
 def running_app(
-    command: tuple[str, ...] = ("demo/app.py",), log_path: Path | None = None, timeout: float = 90.0
+    command: tuple[str, ...] = ("demo/app.py",),
+    log_path: Path | None = None,
+    timeout: float = 90.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[LiveApp]:
-    """Run `python *command` (default: the Space's `demo/app.py`) until the with-block ends."""
+    """Run `python *command` (default: the Space's `demo/app.py`) until the with-block ends;
+    `env` adds to (or overrides) this process' environment."""
     port = free_port()
-    env = dict(os.environ, GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port))
+    env = dict(os.environ, **(env or {}))
+    env.update(GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port))
     env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"hrnn-app-{port}.log"
     with open(log_path, "wb") as log:

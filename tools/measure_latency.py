@@ -1,6 +1,7 @@
-"""Browser latency and server cost per stroke: this page's canvas vs a stock gr.Sketchpad page.
+"""Browser latency and server cost per stroke: this page (reading in the browser, and with
+HRNN_BROWSER_READS=0 reading on the server) vs a stock gr.Sketchpad page.
 
-    python -m tools.measure_latency [--strokes 100] [--only page|stock]
+    python -m tools.measure_latency [--strokes 100] [--only page|server|stock]
     python -m tools.measure_latency --screenshot docs/screenshot.png
 
 Each trial clears, draws one slow stroke (a 7 or a 1, ~0.5 s) with the mouse in headless
@@ -8,8 +9,8 @@ Chromium, and times inside the page: pointerup -> first frame showing the answer
 ink, and pointerdown -> first frame showing a guess while the pen is still down. The stock page
 is tools.stockpage: gr.Sketchpad at the same 280 px canvas, brush and trigger settings feeding
 the same reading and answer view. Server CPU per stroke comes from /proc/<pid>/stat; the
-in-process cost replays the page's own requests in this process, back to back and at the
-page's own pace.
+in-process cost replays the server-reading page's requests in this process, back to back and
+at the page's own pace. What the page downloads is read from the browser's resource timing.
 Writes results/browser_latency.json.
 """
 
@@ -29,6 +30,7 @@ from tools.pagedriver import (
     DESKTOP,
     DIGITS,
     DRAW_ANSWER,
+    INK,
     clear,
     draw,
     launch_chromium,
@@ -38,7 +40,22 @@ from tools.pagedriver import (
 STROKE_PAUSE_MS = 60  # between the segments of one stroke: a slow, ~0.5 s stroke
 IDLE_SECONDS = 5.0  # the server's CPU with the page open and nobody drawing, measured first
 SHAPES = ("7", "1")
-KEEP = ("what", "machine", "browser", "stroke", "page", "in_process", "stock")  # --only merges
+KEEP = ("what", "machine", "browser", "stroke", "page", "server_reads", "in_process", "stock")
+PAGES = {  # result key -> (app command, environment)
+    "page": (("demo/app.py",), {}),
+    "server_reads": (("demo/app.py",), {"HRNN_BROWSER_READS": "0"}),
+    "stock": (("-m", "tools.stockpage"), {}),
+}
+# What the page fetched: every resource's bytes on the wire, and how long until its reader ran.
+DOWNLOADS_JS = """() => {
+  const files = performance.getEntriesByType('resource').concat(
+    performance.getEntriesByType('navigation'));
+  const ours = files.filter(e => e.name.includes('/gradio_api/file=') && !e.name.includes('/tmp/'));
+  return {
+    page_bytes: files.reduce((sum, e) => sum + (e.transferSize || 0), 0),
+    files: Object.fromEntries(ours.map(e => [e.name.split('/').pop(), e.transferSize])),
+  };
+}"""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Installed before the page's scripts: pointer times (capture phase, so before the canvas'
 # own listeners) and, for every change of the answer box, the first frame that shows it.
@@ -149,9 +166,13 @@ def measure(url: str, pid: int, strokes: int, stock: bool) -> dict:
             time.sleep(IDLE_SECONDS)
             idle_ms_per_s = 1000 * (cpu_seconds(pid) - idle_before) / IDLE_SECONDS
             cpu_before, started = cpu_seconds(pid), time.monotonic()
+            sent_before = 0 if stock else int(page.locator(INK).get_attribute("data-sent"))
             trials = [trial(page, SHAPES[k % 2], stock) for k in range(strokes)]
             cpu = cpu_seconds(pid) - cpu_before
             seconds = time.monotonic() - started
+            sends = 0 if stock else int(page.locator(INK).get_attribute("data-sent")) - sent_before
+            downloads = page.evaluate(DOWNLOADS_JS)
+            reader = None if stock else page.locator(INK).get_attribute("data-reader")
         finally:
             browser.close()
     guesses = [t["first_guess_ms"] for t in trials if t["first_guess_ms"] is not None]
@@ -161,6 +182,9 @@ def measure(url: str, pid: int, strokes: int, stock: bool) -> dict:
         "first_guess_during_stroke": summary(guesses),
         "strokes_with_a_guess_while_drawing": len(guesses),
         "stroke_ms_median": round(statistics.median(t["stroke_ms"] for t in trials), 1),
+        "reader": reader,
+        "sends_per_stroke": round(sends / strokes, 2) if sends else None,  # Clear counts one
+        "downloads": downloads,
         "requests": len(joins),
         "requests_by_route": dict(Counter(j["_route"] for j in joins)),
         "server_cpu_ms_per_stroke": round(1000 * cpu / strokes, 2),
@@ -235,8 +259,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strokes", type=int, default=100)
     parser.add_argument(
         "--only",
-        choices=["page", "stock"],
-        help="measure one page and keep the other's numbers from --out (runs stay under 5 min)",
+        choices=["page", "server", "stock"],
+        help="measure one page and keep the others' numbers from --out (runs stay under 5 min)",
     )
     parser.add_argument("--out", type=Path, default=REPO / "results" / "browser_latency.json")
     parser.add_argument("--screenshot", type=Path, help="only save a screenshot of a drawn 7")
@@ -258,23 +282,27 @@ def main(argv: list[str] | None = None) -> None:
         f"load_before_{args.only or 'both'}": "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
         "stroke": f"one stroke (a 7 or a 1), mouse, {STROKE_PAUSE_MS} ms pause per segment",
     }
-    if args.only != "stock":
-        with running_app() as app:
-            result["page"] = measure(app.url, app.process.pid, args.strokes, stock=False)
-        joins = result["page"].pop("_joins")
-        result["in_process"] = in_process_cost(joins)
-        page, cost = result["page"], result["in_process"]
+    only = {"page": ["page"], "server": ["server_reads"], "stock": ["stock"]}.get(args.only, PAGES)
+    for name in only:
+        command, env = PAGES[name]
+        with running_app(command, env=env) as app:
+            result[name] = measure(app.url, app.process.pid, args.strokes, stock=name == "stock")
+        joins = result[name].pop("_joins")
+        if name == "server_reads":
+            result["in_process"] = in_process_cost(joins)
+    cost = result.get("in_process")
+    for name in ("page", "server_reads"):
+        if cost is None or name not in result or name not in only:
+            continue
+        # the server's work for a stroke, done in this process: the server-reading page's reads
+        reads = result["server_reads"]["requests"] / args.strokes
+        part = result[name]
         for key, read_ms in (("", "read_cpu_ms_mean"), ("_paced", "read_cpu_ms_mean_paced")):
-            in_process = cost[read_ms] * page["requests"] / args.strokes  # the same reads here
-            page[f"server_cpu_vs_in_process{key}"] = round(
-                page["server_cpu_ms_per_stroke_above_idle"] / in_process, 2
+            part[f"server_cpu_vs_in_process{key}"] = round(
+                part["server_cpu_ms_per_stroke_above_idle"] / (cost[read_ms] * reads), 2
             )
-    if args.only != "page":
-        with running_app(("-m", "tools.stockpage")) as app:
-            result["stock"] = measure(app.url, app.process.pid, args.strokes, stock=True)
-        result["stock"].pop("_joins")
     result[f"load_after_{args.only or 'both'}"] = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    for name in ("page", "stock"):
+    for name in PAGES:
         if name in result:
             part = result[name]
             print(
@@ -284,12 +312,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"{part['server_cpu_ms_per_stroke_above_idle']}), {part['requests']} requests"
             )
     print(f"in-process: {result.get('in_process')}")
-    if "page" in result:
-        page = result["page"]
-        print(
-            f"server CPU per stroke / in-process: {page['server_cpu_vs_in_process']} back to back,"
-            f" {page['server_cpu_vs_in_process_paced']} at the page's pace"
-        )
+    for name in ("page", "server_reads"):
+        if "server_cpu_vs_in_process" in result.get(name, {}):
+            part = result[name]
+            print(
+                f"{name}: server CPU per stroke / in-process: {part['server_cpu_vs_in_process']} "
+                f"back to back, {part['server_cpu_vs_in_process_paced']} at the page's pace; "
+                f"downloads {part['downloads']}"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

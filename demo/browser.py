@@ -1,9 +1,10 @@
 """What the page needs to read drawings in the visitor's browser instead of on the server.
 
 The browser runs the same float .onnx through onnxruntime-web (demo.webruntime fetches it) and
-a JavaScript twin of the drawing path (demo/web/reader.js). Everything it must agree on comes
-from here, read from the model card inside the ONNX file: one source of truth for both sides.
-Without the runtime files (offline, or the fetch failed) the page reads on the server as before.
+a JavaScript twin of the drawing path (demo/web/: ink.js, preprocess.js, reader.js), in a Web
+Worker (worker.js) so that reading never holds up the stroke being drawn. Everything both sides
+must agree on comes from here, read from the model card inside the ONNX file: one source of
+truth. Without the runtime files (offline, or the fetch failed) the server reads every drawing.
 """
 
 import logging
@@ -16,7 +17,8 @@ from demo import webruntime
 from demo.classifier import Classifier
 from demo.preprocess import MOSTLY_INK
 
-READER = Path(__file__).resolve().parent / "web" / "reader.js"
+WEB = Path(__file__).resolve().parent / "web"  # the reader's modules (and vendor/, the runtime)
+WORKER = WEB / "worker.js"
 RUNTIME_MODULE = "ort.wasm.min.mjs"
 FILE_ROUTE = "gradio_api/file="  # Gradio's documented route for files in set_static_paths
 SWITCH = "HRNN_BROWSER_READS"
@@ -52,10 +54,10 @@ def browser_reader(classifier: Classifier, blank: str, cannot: str) -> dict | No
     runtime = webruntime.runtime_dir()
     if not enabled() or not webruntime.is_ready(runtime):
         return None
-    gr.set_static_paths([READER, runtime, classifier.model_path])
+    gr.set_static_paths([*sorted(WEB.glob("*.js")), runtime, classifier.model_path])
     card = classifier.card
     return {
-        "reader": file_url(READER),
+        "worker": file_url(WORKER),
         "runtime": file_url(runtime / RUNTIME_MODULE),
         "wasm": file_url(runtime / webruntime.served_name(webruntime.GZIPPED)),
         "model": file_url(classifier.model_path),

@@ -1,14 +1,16 @@
 // The drawing surface: gr.HTML's js_on_load (element, trigger, props, server, upload, watch).
 // Strokes are kept as points, drawn smooth and round on a screen canvas at the device's pixel
 // ratio, and re-drawn in black on a transparent 280x280 ink canvas. Once the browser reader
-// (props.browser: demo/web/reader.js on onnxruntime-web) has loaded, that ink is read here and
+// (props.browser: demo/web/worker.js, onnxruntime-web) has loaded, that ink is read there and
 // the answer handed to answer.js by a DOM event; until then, for the int8 model, or for ink the
 // reader leaves to the server, its PNG is the value sent: {ink: data URL, n: send number}, with
 // the custom "ink" event. A blank canvas asks nobody: its answer box shows the prompt at once.
 const SIZE = 280; // the ink PNG's side, as the server checks it
 const RADIUS = 12; // brush radius on the 280 px ink: strokes ~1/12 of a digit, like MNIST
-const FIRST_GUESS_MS = 120; // a stroke this long gets a first guess while it is drawn...
-const LIVE_MS = 200; // ...and a fresh one at most this often until the pen lifts,
+// A stroke this long gets a first guess while it is drawn, and a fresh one at most every
+// LIVE_MS until the pen lifts: twice as often when this browser reads (no server to flood).
+const FIRST_GUESS_MS = { server: 120, browser: 60 };
+const LIVE_MS = { server: 200, browser: 100 };
 const TICK_MS = 40; // looked for this often, so a pen resting mid-stroke gets its guess too
 
 const root = element.querySelector(".hrnn-ink");
@@ -27,21 +29,28 @@ let sent = 0;
 let answered = 0; // the highest send number whose answer is on screen
 const browser = props.browser; // null: the server reads every drawing
 let selected = browser ? browser.card.precision : null; // the model chosen on the page
-let reader = null; // set once the runtime and model have loaded in this browser
+let reader = null; // the worker that reads drawings here, once its runtime and model have loaded
 root.dataset.reader = browser ? "loading" : "off";
 if (browser) {
   const here = (path) => new URL(path, document.baseURI).href;
-  const config = { ...browser, runtime: here(browser.runtime), wasm: here(browser.wasm), model: here(browser.model) };
-  import(here(browser.reader))
-    .then((module) => module.openReader(config))
-    .then((ready) => {
-      reader = ready;
+  const urls = ["runtime", "wasm", "model"].map((key) => [key, here(browser[key])]);
+  const config = { ...browser, ...Object.fromEntries(urls) };
+  const worker = new Worker(here(browser.worker), { type: "module" });
+  const failed = (why) => {
+    reader = null;
+    root.dataset.reader = "failed"; // the server keeps reading; say why in the console
+    console.warn("hrnn: reading on the server, the browser reader did not load:", why);
+  };
+  worker.onerror = (event) => failed(event.message || "the worker did not start");
+  worker.onmessage = ({ data }) => {
+    if (data.ready) {
+      root.hrnnWorkerFiles = data.files; // what the reader downloaded (tests, the benchmark)
+      reader = worker;
       root.dataset.reader = "ready";
-    })
-    .catch((error) => {
-      root.dataset.reader = "failed"; // the server keeps reading; say why in the console
-      console.warn("hrnn: reading on the server, the browser reader did not load:", error);
-    });
+    } else if (data.n === undefined) failed(data.failed);
+    else answeredHere(data);
+  };
+  worker.postMessage({ open: config });
 }
 root.hrnnInk = () => ink.toDataURL("image/png"); // the ink as the server would get it (tests)
 
@@ -100,18 +109,21 @@ function readHere(number) {
   const alpha = new Uint8Array(SIZE * SIZE);
   for (let i = 0; i < alpha.length; i++) alpha[i] = rgba[4 * i + 3];
   root.dataset.via = "browser";
-  reader
-    .read(alpha, SIZE, number)
-    .then((answer) => {
-      if (answer === null) return toServer(number); // ink the server reads as a photo
-      const detail = { answer: answerName, value: answer };
-      document.dispatchEvent(new CustomEvent("hrnn-answer", { detail }));
-    })
-    .catch((error) => {
-      console.warn("hrnn: the browser reader failed; this ink goes to the server:", error);
-      toServer(number);
-    });
+  reader.postMessage({ alpha, side: SIZE, n: number }, [alpha.buffer]);
 }
+
+function answeredHere({ n, answer, failed }) {
+  // The worker's answer. Ink it leaves to the server (drawn over the border, or a read that
+  // failed) goes there, if no newer ink has been sent since: that one is answered on its own.
+  if (answer) {
+    document.dispatchEvent(new CustomEvent("hrnn-answer", { detail: { answer: answerName, value: answer } }));
+    return;
+  }
+  if (failed) console.warn("hrnn: the browser reader failed; this ink goes to the server:", failed);
+  if (n === sent) toServer(n);
+}
+
+const readsHere = () => reader !== null && selected === browser.card.precision;
 
 function send(final) {
   // Read the ink here when the reader has the chosen model, else on the server. A guess while
@@ -123,7 +135,7 @@ function send(final) {
   sentAt = performance.now();
   root.dataset.sent = String(sent);
   if (!empty) {
-    if (reader && selected === reader.precision) readHere(sent);
+    if (readsHere()) readHere(sent);
     else toServer(sent);
     return true;
   }
@@ -151,9 +163,10 @@ function at(event) {
 
 function liveGuess() {
   // While the pen is down: a guess once the stroke is FIRST_GUESS_MS old, then every LIVE_MS,
-  // and only when there is new ink since the last one (a resting pen costs the server nothing).
+  // and only when there is new ink since the last one (a resting pen costs nothing).
   const now = performance.now();
-  if (!current || now - current.started < FIRST_GUESS_MS || now - sentAt < LIVE_MS) return;
+  const where = readsHere() ? "browser" : "server";
+  if (!current || now - current.started < FIRST_GUESS_MS[where] || now - sentAt < LIVE_MS[where]) return;
   const points = current.points.length;
   if (points !== current.sentPoints && send(false)) current.sentPoints = points;
 }

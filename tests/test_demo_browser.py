@@ -8,6 +8,8 @@ from demo.app import BLANK_DRAWING, CANNOT
 from demo.classifier import Classifier
 from demo.preprocess import MOSTLY_INK
 
+READER_MODULES = ("ink.js", "planes.js", "preprocess.js", "reader.js", "worker.js")
+
 
 @pytest.fixture(scope="module")
 def classifier() -> Classifier:
@@ -49,9 +51,10 @@ def test_the_page_gets_the_cards_facts_for_its_reader(classifier, runtime):
 def test_only_the_reader_the_runtime_and_the_model_are_served(classifier, runtime):
     config = browser.browser_reader(classifier, BLANK_DRAWING, CANNOT)
     served = {str(path) for path in _StaticFiles.all_paths}
-    assert served == {str(browser.READER), str(runtime), str(classifier.model_path.resolve())}
+    modules = {str(browser.WEB / name) for name in READER_MODULES}
+    assert served == modules | {str(runtime), str(classifier.model_path.resolve())}
     for key, path in [
-        ("reader", browser.READER),
+        ("worker", browser.WORKER),
         ("runtime", runtime / "ort.wasm.min.mjs"),
         ("wasm", runtime / "ort-wasm-simd-threaded.wasm.gz"),
         ("model", classifier.model_path),

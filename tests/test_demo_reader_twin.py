@@ -1,6 +1,6 @@
-"""demo/web/reader.js is a twin of the server's drawing path: held to it on 360 drawings.
+"""demo/web/preprocess.js is a twin of the server's drawing path: held to it on 360 drawings.
 
-The page reads drawings in the browser with reader.js's drawingPixels; the server reads the same
+The page reads drawings in the browser with preprocess.js's drawingPixels; the server reads the same
 ink with demo.preprocess.to_mnist. Here Node runs the JavaScript on canvas-like inks (thin and
 fat strokes, specks, dots, strokes off the edge, ink over the border) and every 28x28 must match
 the server's to float32 rounding, every blank and every refusal the same. The page-level test
@@ -20,7 +20,7 @@ from demo.canvas import SIDE
 from demo.preprocess import MOSTLY_INK, PreprocessError, to_mnist
 from tools.paths import REPO
 
-READER = REPO / "demo" / "web" / "reader.js"
+READER = REPO / "demo" / "web" / "preprocess.js"
 CASES = 240  # random drawings, then three sweeps of SWEEP cases each
 SWEEP = 40
 SUPER = 4  # strokes drawn at 4x and area-averaged: anti-aliased edges, as a canvas draws them

@@ -1,6 +1,6 @@
 """Reads in the browser agree with the server's: the same 28x28 and probabilities within 1e-4.
 
-The page runs the float .onnx with onnxruntime-web and demo/web/reader.js, a JavaScript twin of
+The page runs the float .onnx with onnxruntime-web and demo/web/*.js, a JavaScript twin of
 the server's drawing path. Each drawing here is read by the page, then its ink (the PNG the
 server would have got) is read by the server's own read_drawing; the two answers must agree.
 """
@@ -88,13 +88,14 @@ def test_the_int8_model_is_read_on_the_server(reading_page):
 def test_the_page_serves_the_reader_files_and_nothing_beside_them(reading_page, live_app):
     urls = reading_page.evaluate(
         """() => performance.getEntriesByType('resource').map(e => e.name)
+             .concat(document.querySelector('#hrnn-canvas .hrnn-ink').hrnnWorkerFiles
+                     .map(([url]) => url))
              .filter(u => u.includes('/gradio_api/file=') && !u.includes('/tmp/'))"""
     )
     names = sorted(url.rsplit("/", 1)[-1] for url in urls)
-    assert names == sorted(
-        ["reader.js", "ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "hrnn_mnist.onnx"]
-        + ["ort-wasm-simd-threaded.wasm.gz"]
-    )
+    modules = ["worker.js", "reader.js", "preprocess.js", "ink.js", "planes.js"]
+    runtime = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm.gz"]
+    assert names == sorted([*modules, *runtime, "hrnn_mnist.onnx"])
     with httpx.Client(base_url=live_app.url) as client:
         for url in urls:
             assert client.get(url).status_code == 200

@@ -46,17 +46,17 @@ PAGES = {  # result key -> (app command, environment)
     "server_reads": (("demo/app.py",), {"HRNN_BROWSER_READS": "0"}),
     "stock": (("-m", "tools.stockpage"), {}),
 }
-# What the page fetched: every resource's bytes on the wire, and how long until its reader ran.
+# What the page fetched: every resource's bytes on the wire, and which of them are the repo's.
 # (the reader's worker fetches in its own context: the canvas keeps the worker's list)
-DOWNLOADS_JS = """() => {
+DOWNLOADS_JS = """(ours) => {
   const worker = document.querySelector('#hrnn-canvas .hrnn-ink')?.hrnnWorkerFiles || [];
   const files = performance.getEntriesByType('resource')
     .concat(performance.getEntriesByType('navigation'))
     .map(e => [e.name, e.transferSize || 0]).concat(worker);
-  const ours = files.filter(([url]) => url.includes('/gradio_api/file=') && !url.includes('/tmp/'));
+  const served = files.filter(([url]) => decodeURIComponent(url).includes(ours));
   return {
     page_bytes: files.reduce((sum, [, bytes]) => sum + bytes, 0),
-    files: Object.fromEntries(ours.map(([url, bytes]) => [url.split('/').pop(), bytes])),
+    files: Object.fromEntries(served.map(([url, bytes]) => [url.split('/').pop(), bytes])),
   };
 }"""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -178,7 +178,7 @@ def measure(url: str, pid: int, strokes: int, stock: bool) -> dict:
             cpu = cpu_seconds(pid) - cpu_before
             seconds = time.monotonic() - started
             sends = 0 if stock else int(page.locator(INK).get_attribute("data-sent")) - sent_before
-            downloads = page.evaluate(DOWNLOADS_JS)
+            downloads = page.evaluate(DOWNLOADS_JS, f"/gradio_api/file={REPO / 'demo'}/")
             # Gradio's queue polls all the time (~50 ms of CPU a second here) and that burn
             # wanders with the machine's load: idle is the mean of a sample before and after
             idle_after = idle_cpu_ms_per_s(pid)

@@ -13,7 +13,7 @@ import pytest
 
 from demo import webruntime
 from demo.app import Models, read_drawing
-from tools.pagedriver import DIGITS, DRAW_ANSWER, INK, clear, draw, wait_answer
+from tools.pagedriver import DESKTOP, DIGITS, DRAW_ANSWER, INK, clear, draw, wait_answer
 from tools.paths import REPO
 
 PROBABILITY_TOLERANCE = 1e-4
@@ -105,3 +105,19 @@ def test_the_page_serves_the_reader_files_and_nothing_beside_them(reading_page, 
         beside += [u.replace("hrnn_mnist.onnx", "guard.py") for u in urls if "hrnn_mnist" in u]
         for url in beside:
             assert client.get(url).status_code == 403
+
+
+def test_a_runtime_that_cannot_load_leaves_the_server_reading(browser, live_app):
+    # the runtime's WebAssembly blocked (an old proxy, a flaky phone network): nothing is lost
+    context = browser.new_context(**DESKTOP)
+    context.route("**/*.wasm.gz", lambda route: route.abort())
+    page = context.new_page()
+    try:
+        page.goto(live_app.url)
+        page.wait_for_selector(f'{INK}[data-reader="failed"]', timeout=60_000)
+        draw(page, DIGITS["7"])
+        got = wait_answer(page)
+        assert page.locator(INK).get_attribute("data-via") == "server"
+        assert got["state"] == "reading" and "float32 model" in got["message"]
+    finally:
+        context.close()

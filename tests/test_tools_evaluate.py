@@ -271,3 +271,20 @@ def test_a_confident_accuracy_comes_with_its_95_percent_interval():
         evaluate.wilson(100, 100)[1] == pytest.approx(1.0) and evaluate.wilson(100, 100)[0] < 0.97
     )
     assert evaluate.wilson(0, 0) is None
+
+
+def test_a_larger_redraw_count_only_adds_digits(monkeypatch):
+    """--redraw-count narrows the intervals without changing the drawings already measured."""
+    images = (np.arange(40 * 28 * 28, dtype=np.uint32).reshape(40, 28, 28) * 7 % 256).astype(
+        np.uint8
+    )
+    monkeypatch.setattr(
+        handwriting, "load_mnist_test", lambda data_dir: (images, np.arange(40) % 10, "x")
+    )
+    few, more = (handwriting.mnist_sets(None, count=count) for count in (5, 12))
+    for small, large in zip(few[2:], more[2:], strict=True):  # redrawn, fat brush, box scans
+        assert len(small.images) == 5 and len(large.images) == 12
+        assert all(
+            np.array_equal(a, b) for a, b in zip(small.images, large.images[:5], strict=True)
+        )
+        assert np.array_equal(small.labels, large.labels[:5])

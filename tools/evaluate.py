@@ -148,14 +148,18 @@ def _shown(path: Path) -> str:
 
 
 def build_sets(
-    data_dir: str | None, pendigits: str | None, notes: list[str], validation: bool = False
+    data_dir: str | None,
+    pendigits: str | None,
+    notes: list[str],
+    validation: bool = False,
+    redraw_count: int | None = None,
 ) -> list:
     """Every set the table has rows for; a missing optional source is a note, not a failure.
 
     validation: only sets made of validation data (MNIST's held-out training digits, the
     pendigits validation writers), for choosing between models without looking at test.
     """
-    sets = handwriting.mnist_sets(data_dir, validation)
+    sets = handwriting.mnist_sets(data_dir, validation, redraw_count)
     if sets[0].source.startswith("FALLBACK"):
         notes.append(f"MNIST test: full set not found, using {sets[0].source}")
     try:
@@ -209,13 +213,14 @@ def evaluate(
     pendigits: str | None = None,
     command: str = "python -m tools.evaluate",
     validation: bool = False,
+    redraw_count: int | None = None,
 ) -> dict:
     """The whole table as a dict: models, sets, and every (set, model) cell's numbers."""
     started, cpu_started, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
     classifiers = {name: Classifier(path) for name, path in models.items()}
     facts = {name: model_facts(name, path, classifiers[name]) for name, path in models.items()}
     notes: list[str] = []
-    sets = build_sets(data_dir, pendigits, notes, validation)
+    sets = build_sets(data_dir, pendigits, notes, validation, redraw_count)
     rows = {}
     for each in sets:
         cells, prepared = {}, {}
@@ -301,12 +306,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="validation sets only (to choose between models); needs the full MNIST",
     )
+    parser.add_argument(
+        "--redraw-count",
+        type=int,
+        default=handwriting.REDRAW_COUNT,
+        help="MNIST digits in the redrawn, fat-brush and box sets (more: tighter intervals)",
+    )
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m tools.evaluate", *argv])
     try:
         models = parse_models(args.models)
-        result = evaluate(models, args.data_dir, args.pendigits, command, args.validation)
+        if args.redraw_count < 1:
+            parser.error("--redraw-count must be at least 1")
+        result = evaluate(
+            models, args.data_dir, args.pendigits, command, args.validation, args.redraw_count
+        )
     except (ModelError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

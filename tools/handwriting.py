@@ -133,9 +133,12 @@ def load_mnist_validation(data_dir: str | Path | None = None) -> tuple[np.ndarra
     return images[index], labels[index], f"MNIST validation ({len(index)} held out, {folder})"
 
 
-def mnist_sets(data_dir: str | Path | None = None, validation: bool = False) -> list[EvalSet]:
-    """MNIST test (or validation) read directly and as pictures, redrawn, fat-brushed, and as
-    box-stretched one-bit scans."""
+def mnist_sets(
+    data_dir: str | Path | None = None, validation: bool = False, count: int | None = None
+) -> list[EvalSet]:
+    """MNIST test (or validation) read directly and as pictures, and `count` of its digits
+    redrawn, fat-brushed, and as box-stretched one-bit scans (the first REDRAW_COUNT of a larger
+    count are the same drawings: a larger set only adds digits)."""
     load = load_mnist_validation if validation else load_mnist_test
     images, labels, source = load(data_dir)
     labels = labels.astype(np.int64)
@@ -145,7 +148,8 @@ def mnist_sets(data_dir: str | Path | None = None, validation: bool = False) -> 
         EvalSet(f"mnist_{split}", source, list(images), labels, direct=True),
         EvalSet(f"mnist_{split}_picture", f"{source}, through to_mnist", list(images), labels),
     ]
-    pick = np.random.default_rng(SEEDS["mnist_pick"]).permutation(len(images))[:REDRAW_COUNT]
+    count = REDRAW_COUNT if count is None else count
+    pick = np.random.default_rng(SEEDS["mnist_pick"]).permutation(len(images))[:count]
     for name, brush, what in (
         ("mnist_redrawn", REDRAW_BRUSH, "1-2x"),
         ("mnist_fat_brush", FAT_BRUSH, "2-3x"),

@@ -1,4 +1,4 @@
-"""demo/web/preprocess.js is a twin of the server's drawing path: held to it on 360 drawings.
+"""demo/web/preprocess.js is a twin of the server's drawing path: held to it on 400 drawings.
 
 The page reads drawings in the browser with preprocess.js's drawingPixels; the server reads the same
 ink with demo.preprocess.to_mnist. Here Node runs the JavaScript on canvas-like inks (thin and
@@ -21,7 +21,7 @@ from demo.preprocess import MOSTLY_INK, PreprocessError, to_mnist
 from tools.paths import REPO
 
 READER = REPO / "demo" / "web" / "preprocess.js"
-CASES = 240  # random drawings, then three sweeps of SWEEP cases each
+CASES = 240  # random drawings, three sweeps of SWEEP cases each, then SWEEP symmetric strokes
 SWEEP = 40
 SUPER = 4  # strokes drawn at 4x and area-averaged: anti-aliased edges, as a canvas draws them
 NODE_SCRIPT = """
@@ -54,8 +54,24 @@ def _swept(case: int) -> Image.Image:
     return big
 
 
+def _symmetric(rng: np.random.Generator) -> np.ndarray:
+    """A straight round-capped stroke between whole pixels, rasterised exactly symmetric: its
+    centre of mass lies on a half pixel, where only the sums' last bit decides the rounding."""
+    (x0, y0), (x1, y1) = rng.integers(90, 190, (2, 2))
+    y, x = (np.mgrid[0 : SIDE * SUPER, 0 : SIDE * SUPER] + 0.5) / SUPER
+    along = np.clip(
+        ((x - x0) * (x1 - x0) + (y - y0) * (y1 - y0)) / max(1, (x1 - x0) ** 2 + (y1 - y0) ** 2),
+        0,
+        1,
+    )
+    inside = (x - x0 - along * (x1 - x0)) ** 2 + (y - y0 - along * (y1 - y0)) ** 2 <= 144
+    return np.rint(inside.reshape(SIDE, SUPER, SIDE, SUPER).mean((1, 3)) * 255).astype(np.uint8)
+
+
 def _drawing(rng: np.random.Generator, case: int) -> np.ndarray:
     """One canvas ink (alpha, uint8 SIDE x SIDE) of a kind chosen by case number."""
+    if case >= CASES + 3 * SWEEP:
+        return _symmetric(rng)
     if case >= CASES:
         return np.asarray(_swept(case).resize((SIDE, SIDE), Image.Resampling.BOX))
     big = Image.new("L", (SIDE * SUPER, SIDE * SUPER), 0)
@@ -101,7 +117,7 @@ def node() -> str:
 @pytest.fixture(scope="module")
 def twins(node, tmp_path_factory) -> list[tuple[np.ndarray, object, object]]:
     rng = np.random.default_rng(2026)
-    inks = [_drawing(rng, case) for case in range(CASES + 3 * SWEEP)]
+    inks = [_drawing(rng, case) for case in range(CASES + 4 * SWEEP)]
     folder = tmp_path_factory.mktemp("twin")
     (folder / "alpha.bin").write_bytes(b"".join(ink.tobytes() for ink in inks))
     (folder / "run.mjs").write_text(NODE_SCRIPT % (READER.as_uri(), SIDE))

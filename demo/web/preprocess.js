@@ -128,6 +128,30 @@ function evenStrokes(fine) {
   return fine;
 }
 
+function pairwiseSum(values, round) {
+  // numpy's pairwise summation, as ndarray.sum runs along a contiguous axis; round: f32 or Number
+  const n = values.length;
+  if (n < 8) return Array.prototype.reduce.call(values, (sum, v) => round(sum + v), 0);
+  if (n > 128) {
+    const half = Math.floor(n / 2) - (Math.floor(n / 2) % 8);
+    return round(pairwiseSum(values.slice(0, half), round) + pairwiseSum(values.slice(half), round));
+  }
+  const r = Array.from(values.slice(0, 8));
+  let i = 8;
+  for (; i < n - (n % 8); i += 8) for (let j = 0; j < 8; j++) r[j] = round(r[j] + values[i + j]);
+  let sum = round(round(round(r[0] + r[1]) + round(r[2] + r[3])) + round(round(r[4] + r[5]) + round(r[6] + r[7])));
+  for (; i < n; i++) sum = round(sum + values[i]);
+  return sum;
+}
+
+function columnSums(p) {
+  // ndarray.sum(axis=0) in float32: row after row into each column, or pairwise for one column
+  if (p.w === 1) return [pairwiseSum(p.d, f32)];
+  const sums = new Array(p.w).fill(0);
+  for (let y = 0; y < p.h; y++) for (let x = 0; x < p.w; x++) sums[x] = f32(sums[x] + p.d[y * p.w + x]);
+  return sums;
+}
+
 function normalise(ink, imageSize, digitBox) {
   // demo.preprocess._normalise: crop, scale, even the strokes, centre the mass
   const core = extent(ink, (v) => v > CORE);
@@ -151,12 +175,12 @@ function normalise(ink, imageSize, digitBox) {
   const digit = fit(plane(fine.h, fine.w, fine.d.map((v) => (v > 0.02 ? v : 0))), digitBox);
   const gain = f32(255 / Math.max(maxOf(digit), 1e-6));
   digit.d = digit.d.map((v) => f32(Math.max(v, 0) * gain));
-  let mass = 0, cy = 0, cx = 0;
-  for (let y = 0; y < digit.h; y++)
-    for (let x = 0; x < digit.w; x++) {
-      const v = digit.d[y * digit.w + x];
-      (mass += v), (cy += v * y), (cx += v * x);
-    }
+  // the centre of mass summed in numpy's order (float32 sums, then float64): a symmetric digit
+  // sits exactly on a half pixel, where the last bit of the sum decides the rounding
+  const rowSums = [...Array(digit.h).keys()].map((y) => pairwiseSum(digit.d.subarray(y * digit.w, (y + 1) * digit.w), f32));
+  const mass = pairwiseSum(digit.d, f32);
+  const cy = pairwiseSum(rowSums.map((sum, y) => sum * y), Number);
+  const cx = pairwiseSum(columnSums(digit).map((sum, x) => sum * x), Number);
   const place = (centre, n) => Math.min(Math.max(pyRound(imageSize / 2 - centre / mass), 0), imageSize - n);
   const [y0, x0] = [place(cy, digit.h), place(cx, digit.w)];
   const out = new Float32Array(imageSize * imageSize);

@@ -37,9 +37,11 @@ if (browser) {
   const config = { ...browser, ...Object.fromEntries(urls) };
   const worker = new Worker(here(browser.worker), { type: "module" });
   const failed = (why) => {
+    const reading = reader !== null && answered < sent; // a read the worker will never answer
     reader = null;
     root.dataset.reader = "failed"; // the server keeps reading; say why in the console
-    console.warn("hrnn: reading on the server, the browser reader did not load:", why);
+    console.warn("hrnn: reading on the server, the browser reader failed:", why);
+    if (reading && (strokes.length || current)) toServer(sent);
   };
   worker.onerror = (event) => failed(event.message || "the worker did not start");
   worker.onmessage = ({ data }) => {

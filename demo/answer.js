@@ -10,7 +10,6 @@ const box = element.querySelector(".hrnn-answer");
 const part = (name) => box.querySelector(`.hrnn-${name}`);
 const name = box.dataset.name; // canvases that feed this box address it by this name
 const prompt = props.value && props.value.message; // the empty state's sentence
-let clearedAt = -1; // answers to inks sent before the canvas was cleared are stale
 
 function colour(p) {
   const pos = Math.min(Math.max(Number(p) || 0, 0), 1) * (RAMP.length - 1);
@@ -51,11 +50,12 @@ function drawBelief(rows, [height, width], classes, best) {
   );
 }
 
-let shownFor = -1; // the send number on screen: an older answer arriving late is stale too
+let shownFor = -1; // the send number on screen: an answer to older ink (before a Clear, or
+// overtaken by a newer read) is stale
 
 function render(value) {
   const answer = value && typeof value === "object" ? value : { state: "empty", message: "" };
-  if (answer.for != null && (answer.for < clearedAt || answer.for < shownFor)) return;
+  if (answer.for != null && answer.for < shownFor) return;
   if (answer.for != null) shownFor = answer.for;
   box.hrnnAnswer = answer; // the last answer shown, as an object (tests compare it)
   box.dataset.state = answer.state || "empty";
@@ -103,8 +103,7 @@ document.addEventListener("hrnn-answer", (event) => {
 });
 document.addEventListener("hrnn-cleared", (event) => {
   if (event.detail.answer !== name) return;
-  clearedAt = event.detail.n;
-  render({ state: "empty", message: prompt, for: clearedAt });
+  render({ state: "empty", message: prompt, for: event.detail.n });
 });
 watch("value", () => {
   render(props.value);

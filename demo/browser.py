@@ -69,7 +69,7 @@ def browser_reader(classifier: Classifier, blank: str, cannot: str) -> dict | No
             "pixel_scale": card.pixel_scale,
             "temperature": card.temperature,
             "sure_at": card.sure_at,
-            "approximate": bool(card.raw.get("approximate_confidence", False)),
+            "approximate": card.approximate,
             "input": card.input_name,
         },
         "messages": {"blank": blank, "cannot": cannot, "mostly_ink": MOSTLY_INK},

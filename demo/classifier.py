@@ -100,6 +100,11 @@ class ModelCard:
     def input_name(self) -> str:
         return str(self.raw["input"]["name"])
 
+    @property
+    def approximate(self) -> bool:
+        """The export measured this model's confidences drifting from float32's (int8)."""
+        return bool(self.raw.get("approximate_confidence", False))
+
 
 @dataclass(frozen=True)
 class Prediction:

@@ -83,5 +83,5 @@ def read(classifier: Classifier, image: object) -> Reading | None:
         rows=prediction.row_probabilities[0],
         sure_at=card.sure_at,
         precision=card.precision,
-        approximate=bool(card.raw.get("approximate_confidence", False)),
+        approximate=card.approximate,
     )

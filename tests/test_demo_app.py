@@ -151,7 +151,7 @@ def test_int8_reading_names_its_model(models):
         pytest.skip("no int8 model shipped")
     answer = app.read_drawing(_value(_png(_one)), models, "int8")
     assert answer["model"] == "int8" and "int8 model" in answer["message"]
-    if models.get("int8").card.raw.get("approximate_confidence"):
+    if models.get("int8").card.approximate:
         assert answer["message"].endswith("its confidences are approximate (quantized weights).")
 
 

@@ -121,3 +121,20 @@ def test_a_runtime_that_cannot_load_leaves_the_server_reading(browser, live_app)
         assert got["state"] == "reading" and "float32 model" in got["message"]
     finally:
         context.close()
+
+
+def test_a_late_answer_to_older_ink_never_replaces_a_newer_one(page):
+    # answers reach the box by two roads (worker and server) and may cross: the box keeps the
+    # newest ink's. Replayed here through the page's own answer event.
+    late = """(value) => document.dispatchEvent(new CustomEvent('hrnn-answer',
+        { detail: { answer: 'hrnn-draw-answer', value } }))"""
+    draw(page, DIGITS["7"])
+    wait_answer(page)
+    seven = page.locator(DRAW_ANSWER).evaluate("box => box.hrnnAnswer")
+    draw(page, DIGITS["1"])  # a second stroke: a newer ink, a newer answer
+    newer = wait_answer(page)
+    page.evaluate(late, {**seven, "message": "late"})
+    assert page.locator(DRAW_ANSWER).evaluate("box => box.hrnnAnswer.message") == newer["message"]
+    cleared = clear(page)
+    page.evaluate(late, {**seven, "message": "late"})
+    assert wait_answer(page) == cleared and cleared["state"] == "empty"

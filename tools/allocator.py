@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from demo.limits import MMAP_THRESHOLD, TRIM_THRESHOLD
-from tools.paths import REPO, RESULTS
+from tools.paths import REPO, RESULTS, write_json
 
 # name: (mmap threshold, trim threshold), None for glibc's own
 SETTINGS = {
@@ -98,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             else f"mmap {thresholds[0] // 1024} / trim {thresholds[1] // 1024} KiB"
         )
         print(f"{name:20s} {shown:26s} {result['ms_per_read'][name]:.2f} ms a read")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(f"wrote {args.out}")
     return 0
 

@@ -13,7 +13,6 @@ Prints markdown and writes results/evaluation.json.
 
 import argparse
 import hashlib
-import json
 import math
 import os
 import platform
@@ -27,7 +26,7 @@ import numpy as np
 from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
 from demo.preprocess import PreprocessError, to_mnist
 from tools import handwriting
-from tools.paths import REPO, RESULTS
+from tools.paths import REPO, RESULTS, write_json
 from train.calibrate import CONFIDENT, ECE_BINS, calibration_error
 from train.data import DataError
 
@@ -328,8 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in result["notes"]:
         print(f"note: {note}")
     print(markdown(result))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(f"wrote {args.out}: {result['seconds']} s wall, {result['cpu_seconds']} s CPU")
     return 0
 

@@ -15,7 +15,6 @@ a 280 px sketchpad drawing; writes results/preprocessing_eval.json. Seeds are fi
 import argparse
 import gzip
 import importlib
-import json
 import os
 import platform
 import shutil
@@ -31,7 +30,7 @@ from demo.classifier import DEFAULT_MODEL, Classifier
 from demo.preprocess import to_mnist
 from tools import handwriting, photos
 from tools.handwriting import scan_of
-from tools.paths import REPO, RESULTS, SAMPLE, SHARED_DATA
+from tools.paths import REPO, RESULTS, SAMPLE, SHARED_DATA, write_json
 from tools.speed import measure_speed
 
 SHARED_MNIST = SHARED_DATA / "mnist"
@@ -262,8 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (
         RESULTS_FILE if args.split == "test" else RESULTS / "preprocessing_tune.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     print(f"wrote {out} in {result['seconds']} s")
     return 0
 

@@ -26,7 +26,7 @@ from PIL import Image
 
 from tools.liveserver import REPO, running_app
 from tools.measure_latency import percentile
-from tools.paths import SAMPLE
+from tools.paths import SAMPLE, write_json
 
 
 def write_digits(folder: Path, count: int = 50) -> list[Path]:
@@ -111,8 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         "server_alive_after": alive,
     }
     print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(f"wrote {args.out}")
     if result["errors"] or not alive:
         sys.exit(1)

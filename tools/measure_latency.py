@@ -36,6 +36,7 @@ from tools.pagedriver import (
     launch_chromium,
     open_page,
 )
+from tools.paths import write_json
 
 STROKE_PAUSE_MS = 60  # between the segments of one stroke: a slow, ~0.5 s stroke
 IDLE_SECONDS = 5.0  # the server's CPU with the page open and nobody drawing, before and after
@@ -332,8 +333,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"back to back, {part['server_cpu_vs_in_process_paced']} at the page's pace; "
                 f"downloads {part['downloads']}"
             )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -1,5 +1,6 @@
 """Where things live in a checkout, written once for the tools and the tests."""
 
+import json
 import os
 from pathlib import Path
 
@@ -16,3 +17,9 @@ def mnist_dir() -> Path | None:
         if candidate and (Path(candidate) / "t10k-labels-idx1-ubyte.gz").is_file():
             return Path(candidate)
     return None
+
+
+def write_json(path: Path, result: dict) -> None:
+    """A benchmark's or evaluation's numbers, as the README's commands leave them in results/."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")

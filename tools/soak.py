@@ -26,7 +26,7 @@ import httpx
 
 from tools import attacks
 from tools.liveserver import LiveApp, running_app
-from tools.paths import RESULTS
+from tools.paths import RESULTS, write_json
 
 SEED = 10  # hostile client k is 10.0.0.(SEED + k); valid .1, heavy .2, the final check .3
 WARMUP_REQUESTS = 20
@@ -268,8 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "soak.json")
     args = parser.parse_args(argv)
     result = soak(args.minutes, args.idle_seconds, args.hostile)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     rss, idle, busy = result["rss_mb"], result["idle_valid"], result["soak_valid"]
     print(f"RSS MB: start {rss['start']}, warm {rss['warm']}, peak {rss['peak']}, ", end="")
     print(f"final {rss['final']}")

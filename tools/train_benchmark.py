@@ -6,7 +6,6 @@ shared machine wobble: compare ratios from one run, not numbers across runs.
 """
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from tools.paths import write_json
 from train import pendigits
 from train import step as step_fns
 from train.augment import AugmentConfig, augment, for_recipe
@@ -157,8 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"stroke rendering: {result['render_ms_per_128_pen_digits']} ms per 128 pen digits")
     except DataError as error:  # no pendigits file on this machine
         print(f"stroke rendering not measured: {error}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     print(f"wrote {args.json}")
 
 

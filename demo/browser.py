@@ -1,8 +1,8 @@
 """What the page needs to read drawings in the visitor's browser instead of on the server.
 
 The browser runs the same float .onnx through onnxruntime-web (demo.webruntime fetches it) and
-a JavaScript twin of the drawing path (demo/web/: ink.js, preprocess.js, reader.js), in a Web
-Worker (worker.js) so that reading never holds up the stroke being drawn. Everything both sides
+a JavaScript twin of the drawing path (demo/web/: ink.js, preprocess.js, width.js, reader.js),
+in a Web Worker (worker.js) so that reading never holds up the stroke being drawn. Everything both sides
 must agree on comes from here, read from the model card inside the ONNX file: one source of
 truth. Without the runtime files (offline, or the fetch failed) the server reads every drawing.
 """
@@ -68,6 +68,8 @@ def browser_reader(classifier: Classifier, blank: str, cannot: str) -> dict | No
             "digit_box": card.digit_box,
             "pixel_scale": card.pixel_scale,
             "temperature": card.temperature,
+            "wide_from": card.wide_from,
+            "wide_power": card.wide_power,
             "sure_at": card.sure_at,
             "approximate": card.approximate,
             "input": card.input_name,

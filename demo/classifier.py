@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from demo.width import stroke_widths, warm
+
 DEFAULT_MODEL = Path(__file__).with_name("hrnn_mnist.onnx")
 INT8_MODEL = Path(__file__).with_name("hrnn_mnist_int8.onnx")
 CARD_KEY = "model_card"
@@ -55,6 +57,8 @@ class ModelCard:
                 and card.digit_box > 0
                 and card.pixel_scale > 0
                 and card.temperature > 0
+                and card.wide_from > 0
+                and card.wide_power >= 0
                 and 0 <= card.sure_at < 1
                 and len(card.class_names) > 0
                 and card.precision
@@ -84,6 +88,23 @@ class ModelCard:
         return float(self.raw.get("calibration", {}).get("temperature", 1.0))
 
     @property
+    def wide_from(self) -> float:
+        """Strokes wider than this (pixels of the model's input) warm the temperature."""
+        return float(self.raw.get("calibration", {}).get("wide_from", 1.0))
+
+    @property
+    def wide_power(self) -> float:
+        """How fast: temperature * (width / wide_from) ** wide_power (0: width never matters)."""
+        return float(self.raw.get("calibration", {}).get("wide_power", 0.0))
+
+    def temperatures(self, batch: np.ndarray) -> np.ndarray:
+        """(N,) float32 temperatures for (N, H, W) inputs scaled to 0..1 (demo.width.warm)."""
+        if self.wide_power == 0:
+            return np.full(len(batch), self.temperature, dtype=np.float32)
+        widths = stroke_widths(batch)
+        return warm(widths, self.temperature, self.wide_from, self.wide_power).astype(np.float32)
+
+    @property
     def sure_at(self) -> float:
         """Calibrated top probabilities below this are shown as 'not sure' (0: always sure)."""
         return float(self.raw.get("calibration", {}).get("sure_at", 0.0))
@@ -110,7 +131,7 @@ class ModelCard:
 class Prediction:
     """Everything one forward pass says; row_* are the beliefs after rows 1..k."""
 
-    probabilities: np.ndarray  # (N, classes) float32, calibrated by the card's temperature
+    probabilities: np.ndarray  # (N, classes) float32, calibrated by the card's temperatures
     logits: np.ndarray  # (N, classes) float32
     row_probabilities: np.ndarray  # (N, rows, classes) float32
     row_logits: np.ndarray  # (N, rows, classes) float32
@@ -190,10 +211,10 @@ class Classifier:
         ]
         logits = np.concatenate([out[0] for out in outputs]).astype(np.float32, copy=False)
         row_logits = np.concatenate([out[1] for out in outputs]).astype(np.float32, copy=False)
-        temperature = np.float32(self.card.temperature)  # calibrated: 90% means right 9 in 10
+        temperature = self.card.temperatures(batch)  # calibrated: 90% means right 9 in 10
         return Prediction(
-            probabilities=softmax(logits / temperature),
+            probabilities=softmax(logits / temperature[:, None]),
             logits=logits,
-            row_probabilities=softmax(row_logits / temperature),
+            row_probabilities=softmax(row_logits / temperature[:, None, None]),
             row_logits=row_logits,
         )

@@ -6,14 +6,13 @@ photographed page, demo.lines the ruled lines); this crops it, scales the longer
 MNIST's authors did.
 """
 
-import math
-
 import numpy as np
 from PIL import Image
 
 from demo.ink import contrast, has_edges, keep_digit, soft_ink
 from demo.page import above_noise, drop_table
 from demo.pixels import PreprocessError, read_planes
+from demo.width import stroke_width
 
 MAX_COVERAGE = 0.9  # ink over this share of the picture leaves no paper to read a digit on
 CORE, SOFT_EDGE = 0.5, 0.1  # the crop: ink above CORE (0..1), and fainter ink this near it
@@ -61,17 +60,6 @@ def find_ink(image: object) -> np.ndarray | None:
     if ink.mean() > MAX_COVERAGE:
         raise PreprocessError(MOSTLY_INK)
     return keep_digit(ink, raw, lines=on_paper, page=page) if has_edges(raw) else None
-
-
-def stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width of a binary mask in its pixels: twice the area over the outline length.
-
-    A stroke of length L and width w has area L*w and outline ~2L; counting pixel-edge
-    transitions overestimates an outline's length by 4/pi on average, so that is divided out.
-    """
-    mask = np.pad(np.asarray(mask, dtype=bool), 1)
-    edges = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
-    return 0.0 if edges == 0 else 2.0 * np.count_nonzero(mask) / (edges * math.pi / 4)
 
 
 def _raw_ink(image: object, on_white: bool = False) -> tuple[np.ndarray, bool] | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from demo.classifier import OUTPUT_NAMES, Classifier, softmax
+from demo.classifier import OUTPUT_NAMES, Classifier, ModelCard, softmax
 from train.data import DataError, load_split
 from train.model import HRNN
 
@@ -111,9 +111,10 @@ def load_eval_set(
 
 
 def torch_outputs(
-    model: HRNN, images: np.ndarray, temperature: float = 1.0
+    model: HRNN, images: np.ndarray, card: ModelCard | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probabilities (calibrated as the card says), logits and row logits from PyTorch."""
+    """Probabilities (calibrated as the card says; none: temperature 1), logits and row logits
+    from PyTorch."""
     probs, logits, rows = [], [], []
     with torch.inference_mode():
         for start in range(0, len(images), CHUNK):
@@ -121,7 +122,8 @@ def torch_outputs(
             out, row = model(torch.from_numpy(pixels), per_row=True)
             logits.append(out.numpy())
             rows.append(row.numpy())
-            calibrated = out / np.float32(temperature)
+            temperature = card.temperatures(pixels) if card else np.ones(len(pixels), np.float32)
+            calibrated = out / torch.from_numpy(temperature)[:, None]
             probs.append(torch.softmax(calibrated.double(), dim=-1).float().numpy())
     return np.concatenate(probs), np.concatenate(logits), np.concatenate(rows)
 
@@ -138,7 +140,7 @@ def onnx_outputs(
         pixels = np.asarray(images, np.float32) / np.float32(classifier.card.pixel_scale)
         feed = {classifier.card.input_name: pixels}
         logits, rows = classifier.session.run(list(OUTPUT_NAMES), feed)
-        return softmax(logits / np.float32(classifier.card.temperature)), logits, rows
+        return softmax(logits / classifier.card.temperatures(pixels)[:, None]), logits, rows
     starts = range(0, len(images), CHUNK)
     with ThreadPoolExecutor(workers) as pool:  # one session, run() is thread safe
         predictions = list(pool.map(lambda s: classifier.predict(images[s : s + CHUNK]), starts))
@@ -158,7 +160,7 @@ def compare(
 ) -> tuple[Comparison, np.ndarray]:
     """Both runtimes on the same pixels, side by side (one core each); also the ONNX p."""
     with ThreadPoolExecutor(1) as pool:  # torch releases the GIL inside its kernels
-        from_torch = pool.submit(torch_outputs, model, images, classifier.card.temperature)
+        from_torch = pool.submit(torch_outputs, model, images, classifier.card)
         p_o, l_o, r_o = onnx_outputs(classifier, images, whole=whole)
         p_t, l_t, r_t = from_torch.result()
     agree = p_t.argmax(-1) == p_o.argmax(-1)

@@ -8,7 +8,7 @@ from demo.app import BLANK_DRAWING, CANNOT
 from demo.classifier import Classifier
 from demo.preprocess import MOSTLY_INK
 
-READER_MODULES = ("ink.js", "planes.js", "preprocess.js", "reader.js", "worker.js")
+READER_MODULES = ("ink.js", "planes.js", "preprocess.js", "reader.js", "width.js", "worker.js")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,8 @@ def test_the_page_gets_the_cards_facts_for_its_reader(classifier, runtime):
         "digit_box": card.digit_box,
         "pixel_scale": card.pixel_scale,
         "temperature": card.temperature,
+        "wide_from": card.wide_from,
+        "wide_power": card.wide_power,
         "sure_at": card.sure_at,
         "approximate": False,
         "input": card.input_name,

@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+from PIL import Image, ImageFilter
 
 from demo.classifier import (
     DEFAULT_MODEL,
@@ -73,7 +74,10 @@ def test_an_uncalibrated_card_changes_nothing_and_a_calibrated_one_says_how():
     assert (fitted.temperature, fitted.sure_at) == (1.7, 0.6)
 
 
-@pytest.mark.parametrize("calibration", [{"temperature": 0}, {"temperature": -1}, {"sure_at": 1}])
+@pytest.mark.parametrize(
+    "calibration",
+    [{"temperature": 0}, {"temperature": -1}, {"sure_at": 1}, {"wide_from": 0}, {"wide_power": -1}],
+)
 def test_a_card_with_an_impossible_calibration_is_refused(calibration):
     with pytest.raises(ModelError):
         ModelCard.from_json(json.dumps(card_dict(calibration=calibration)))
@@ -128,7 +132,8 @@ def test_batch_shapes_dtypes_and_sums(classifier, digits):
     np.testing.assert_allclose(prediction.row_probabilities.sum(-1), 1.0, atol=1e-6)
     # The belief after the last row is the prediction.
     np.testing.assert_array_equal(prediction.row_logits[:, -1], prediction.logits)
-    calibrated = softmax(prediction.logits / np.float32(classifier.card.temperature))
+    temperatures = classifier.card.temperatures(digits / np.float32(255))
+    calibrated = softmax(prediction.logits / temperatures[:, None])
     np.testing.assert_array_equal(prediction.probabilities, calibrated)
 
 
@@ -269,18 +274,52 @@ def test_classifier_needs_neither_torch_nor_onnx():
     assert out.stdout.strip() == "[]"
 
 
-def test_the_cards_temperature_is_what_the_probabilities_use(tmp_path, digits):
+def recalibrated(tmp_path, calibration: dict):
     proto = onnx.load(str(DEFAULT_MODEL))
     for prop in proto.metadata_props:
         if prop.key == "model_card":
-            card = json.loads(prop.value)
-            card["calibration"] = {"temperature": 2.5, "sure_at": 0.5}
-            prop.value = json.dumps(card)
-    path = tmp_path / "hot.onnx"
+            prop.value = json.dumps(dict(json.loads(prop.value), calibration=calibration))
+    path = tmp_path / "recalibrated.onnx"
     onnx.save(proto, str(path))
+    return Classifier(path)
+
+
+def test_the_cards_temperature_is_what_the_probabilities_use(tmp_path, digits):
+    hot = recalibrated(tmp_path, {"temperature": 2.5, "sure_at": 0.5})
     images = digits[:8]
-    hot, shipped = Classifier(path).predict(images), Classifier(DEFAULT_MODEL).predict(images)
+    hot, shipped = hot.predict(images), Classifier(DEFAULT_MODEL).predict(images)
     np.testing.assert_array_equal(hot.logits, shipped.logits)  # the network is the same
     np.testing.assert_allclose(hot.probabilities, softmax(hot.logits / 2.5), atol=1e-6)
     np.testing.assert_allclose(hot.row_probabilities, softmax(hot.row_logits / 2.5), atol=1e-6)
     assert hot.probabilities.max(1).mean() < shipped.probabilities.max(1).mean()
+
+
+def outline_width(image: np.ndarray) -> float:
+    """Stroke width as twice the ink's area over its outline (pixel edges times pi / 4)."""
+    ink = np.pad(image > 127, 1)
+    edges = (ink[1:] != ink[:-1]).sum() + (ink[:, 1:] != ink[:, :-1]).sum()
+    return 2 * ink.sum() / (edges * np.pi / 4)
+
+
+def test_strokes_wider_than_the_card_says_are_shown_less_sure(tmp_path, digits):
+    card = {"temperature": 1.2, "sure_at": 0.5, "wide_from": 3.0, "wide_power": 1.5}
+    warmed = recalibrated(tmp_path, card)
+    fat = np.stack(
+        [np.asarray(Image.fromarray(d).filter(ImageFilter.MaxFilter(5))) for d in digits]
+    )
+    for images in (digits, fat):
+        prediction = warmed.predict(images)
+        widths = np.array([outline_width(image) for image in images])
+        expected = 1.2 * np.maximum(1.0, widths / 3.0) ** 1.5
+        assert warmed.card.temperatures(images / np.float32(255)) == pytest.approx(expected)
+        np.testing.assert_allclose(
+            prediction.probabilities, softmax(prediction.logits / expected[:, None]), atol=1e-6
+        )
+        np.testing.assert_allclose(
+            prediction.row_probabilities,
+            softmax(prediction.row_logits / expected[:, None, None]),
+            atol=1e-6,
+        )
+    assert (widths > 3.0).all()  # a 5x5 max filter fattens every digit past wide_from...
+    thin = np.array([outline_width(image) for image in digits])
+    assert (thin < 3.0).mean() > 0.5  # ...where most of MNIST's digits are left as they were

@@ -1,9 +1,10 @@
-"""demo/web/preprocess.js is a twin of the server's drawing path: held to it on 400 drawings.
+"""demo/web/preprocess.js and width.js are twins of the server's drawing path, held to it.
 
 The page reads drawings in the browser with preprocess.js's drawingPixels; the server reads the same
 ink with demo.preprocess.to_mnist. Here Node runs the JavaScript on canvas-like inks (thin and
 fat strokes, specks, dots, strokes off the edge, ink over the border) and every 28x28 must match
-the server's to float32 rounding, every blank and every refusal the same. The page-level test
+the server's to float32 rounding, every blank and every refusal the same, and the temperature
+each 28x28's stroke width earns (width.js) the server's to 1e-6. The page-level test
 (tests/e2e/test_browser_reader.py) holds the model and the answer to the server's too.
 """
 
@@ -17,24 +18,30 @@ import pytest
 from PIL import Image, ImageDraw
 
 from demo.canvas import SIDE
+from demo.classifier import ModelCard
 from demo.preprocess import MOSTLY_INK, PreprocessError, to_mnist
 from tools.paths import REPO
 
-READER = REPO / "demo" / "web" / "preprocess.js"
+WEB = REPO / "demo" / "web"
 CASES = 240  # random drawings, three sweeps of SWEEP cases each, then SWEEP symmetric strokes
 SWEEP = 40
 SUPER = 4  # strokes drawn at 4x and area-averaged: anti-aliased edges, as a canvas draws them
+WARMING = {"temperature": 1.1, "wide_from": 3.0, "wide_power": 1.5, "sure_at": 0.5}
 NODE_SCRIPT = """
 import { readFileSync } from "node:fs";
 import { drawingPixels } from "%s";
+import { plane } from "%s";
+import { temperatureFor } from "%s";
 const alpha = readFileSync(process.argv[2]);
-const side = %d, out = [];
+const side = %d, out = [], warmed = [], card = %s;
 for (let i = 0; i < alpha.length / (side * side); i++) {
   const found = drawingPixels(alpha.subarray(i * side * side, (i + 1) * side * side), side, 28, 20,
     %s);
   out.push(found.pixels ? Array.from(found.pixels) : found.server ? "server" : found.error || null);
+  const input = found.pixels && Float32Array.from(found.pixels, (v) => Math.fround(v / 255));
+  warmed.push(found.pixels ? temperatureFor(plane(28, 28, input), card) : null);
 }
-console.log(JSON.stringify(out));
+console.log(JSON.stringify({ out, warmed }));
 """
 
 
@@ -111,10 +118,13 @@ def _server(alpha: np.ndarray):
     return None if pixels is None else pixels.ravel()
 
 
-def _twin(node: str, folder, inks: list[np.ndarray]) -> list:
-    """What the page's twin (run in Node) makes of each ink, in the same forms as _server."""
+def _twin(node: str, folder, inks: list[np.ndarray], warmed: bool = False) -> list:
+    """What the page's twin (run in Node) makes of each ink, in the same forms as _server; with
+    warmed, also the temperature width.js gives each 28x28 under the card WARMING."""
     (folder / "alpha.bin").write_bytes(b"".join(ink.tobytes() for ink in inks))
-    (folder / "run.mjs").write_text(NODE_SCRIPT % (READER.as_uri(), SIDE, json.dumps(MOSTLY_INK)))
+    modules = [(WEB / name).as_uri() for name in ("preprocess.js", "planes.js", "width.js")]
+    script = NODE_SCRIPT % (*modules, SIDE, json.dumps(WARMING), json.dumps(MOSTLY_INK))
+    (folder / "run.mjs").write_text(script)
     run = subprocess.run(
         [node, str(folder / "run.mjs"), str(folder / "alpha.bin")],
         capture_output=True,
@@ -122,7 +132,8 @@ def _twin(node: str, folder, inks: list[np.ndarray]) -> list:
         timeout=300,
         check=True,
     )
-    return json.loads(run.stdout)
+    answer = json.loads(run.stdout)
+    return (answer["out"], answer["warmed"]) if warmed else answer["out"]
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +145,17 @@ def node() -> str:
 
 
 @pytest.fixture(scope="module")
-def twins(node, tmp_path_factory) -> list[tuple[np.ndarray, object, object]]:
+def read_twice(node, tmp_path_factory) -> tuple[list, list]:
     rng = np.random.default_rng(2026)
     inks = [_drawing(rng, case) for case in range(CASES + 4 * SWEEP)]
-    browser = _twin(node, tmp_path_factory.mktemp("twin"), inks)
-    return [(ink, _server(ink), here) for ink, here in zip(inks, browser, strict=True)]
+    browser, warmed = _twin(node, tmp_path_factory.mktemp("twin"), inks, warmed=True)
+    read = [(ink, _server(ink), here) for ink, here in zip(inks, browser, strict=True)]
+    return read, warmed
+
+
+@pytest.fixture(scope="module")
+def twins(read_twice) -> list[tuple[np.ndarray, object, object]]:
+    return read_twice[0]
 
 
 def test_every_28x28_matches_the_servers_to_float32_rounding(twins):
@@ -146,6 +163,18 @@ def test_every_28x28_matches_the_servers_to_float32_rounding(twins):
     assert len(pixels) > 0.75 * CASES  # most random drawings are read here
     for there, here in pixels:
         assert np.abs(there - np.asarray(here, np.float32)).max() < 1e-3  # of 255
+
+
+def test_the_temperature_each_width_earns_matches_the_servers(read_twice):
+    twins, warmed = read_twice
+    card = ModelCard({"calibration": WARMING})
+    pairs = [(there, t) for (_, there, here), t in zip(twins, warmed, strict=True) if t is not None]
+    there = np.stack([pixels for pixels, _ in pairs]).reshape(-1, 28, 28) / np.float32(255)
+    expected = card.temperatures(there.astype(np.float32))
+    here = np.array([t for _, t in pairs], np.float32)
+    assert (expected > WARMING["temperature"]).mean() > 0.2  # fat strokes warmed...
+    assert (expected == np.float32(WARMING["temperature"])).mean() > 0.1  # ...thin ones not
+    np.testing.assert_allclose(here, expected, rtol=1e-6)
 
 
 def test_blanks_and_refusals_are_the_same_on_both_sides(twins):

@@ -3,6 +3,7 @@
 // Held to the server by tests/test_demo_reader_twin.py (Node) and tests/e2e (Chromium).
 import { hasEdges, keepDigit, softInk } from "./ink.js";
 import { crop, extent, f32, maxOf, plane, pyRound, trimmed } from "./planes.js";
+import { strokeWidth } from "./width.js";
 
 const MAX_COVERAGE = 0.9; // demo.preprocess
 const CORE = 0.5;
@@ -68,19 +69,6 @@ function fit(p, side) {
   const cropped = trimmed(p);
   const scale = side / Math.max(cropped.h, cropped.w);
   return resize(cropped, Math.max(1, pyRound(cropped.w * scale)), Math.max(1, pyRound(cropped.h * scale)));
-}
-
-function strokeWidth(p, test) {
-  // demo.preprocess.stroke_width of the mask where test(value) holds
-  const on = (y, x) => y >= 0 && y < p.h && x >= 0 && x < p.w && test(p.d[y * p.w + x]);
-  let area = 0, edges = 0;
-  for (let y = -1; y < p.h; y++)
-    for (let x = -1; x < p.w; x++) {
-      if (y >= 0 && x >= 0 && on(y, x)) area += 1;
-      if (x >= 0 && on(y, x) !== on(y + 1, x)) edges += 1;
-      if (y >= 0 && on(y, x) !== on(y, x + 1)) edges += 1;
-    }
-  return edges === 0 ? 0 : (2 * area) / ((edges * Math.PI) / 4);
 }
 
 function morphStep(p, step, op) {

@@ -1,10 +1,12 @@
 // The drawing read in the browser: the same .onnx the server runs, through onnxruntime-web, on
-// the same 28x28 the server would make (preprocess.js), with demo.reading's calibrated softmax
+// the same 28x28 the server would make (preprocess.js), with demo.classifier's calibrated softmax
+// (the card's temperature, warmed for strokes wider than familiar digits': width.js)
 // and demo.answer.shown's answer. Runs in worker.js, off the page's main thread.
 // tests/e2e/test_browser_reader.py holds the answers to the server's (same 28x28, probabilities
 // within 1e-4) on drawn digits. Change both sides or neither.
-import { f32, pyRound } from "./planes.js";
+import { f32, plane, pyRound } from "./planes.js";
 import { drawingPixels } from "./preprocess.js";
+import { temperatureFor } from "./width.js";
 
 function softmax(logits, temperature) {
   // demo.classifier.softmax(logits / temperature): float32 division, float64 sums
@@ -77,10 +79,11 @@ export async function openReader({ runtime, wasm, model, card, messages }) {
     if (found.blank) return { state: "empty", message: messages.blank, for: number };
     const input = Float32Array.from(found.pixels, (v) => f32(v / f32(card.pixel_scale)));
     const out = await session.run({ [card.input]: new ort.Tensor("float32", input, [1, size, size]) });
+    const temperature = temperatureFor(plane(size, size, input), card);
     const rows = [];
     for (let r = 0; r < size; r++)
-      rows.push(softmax(out.row_logits.data.subarray(r * classes, (r + 1) * classes), card.temperature));
-    return shown(card, softmax(out.logits.data, card.temperature), rows, found.pixels, number);
+      rows.push(softmax(out.row_logits.data.subarray(r * classes, (r + 1) * classes), temperature));
+    return shown(card, softmax(out.logits.data, temperature), rows, found.pixels, number);
   }
   return { precision: card.precision, read };
 }

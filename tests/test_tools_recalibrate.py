@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from tests.test_train_calibrate import familiar_set, unfamiliar_set
+from demo.classifier import Classifier, ModelCard
+from tests.test_train_calibrate import familiar_set, fat_and_thin, unfamiliar_set
+from tools import recalibrate
 from tools.recalibrate import main, recalibrated_card
 from train.data import DataError
 
@@ -26,6 +28,24 @@ def test_the_card_gets_the_cautious_temperature_and_keeps_the_training_calibrati
     calibration = card["calibration"]
     assert calibration["temperature"] > calibration["fitted_temperature"]
     assert set(calibration["validation"]) == set(named_sets())
+
+
+def test_given_stroke_widths_the_card_says_how_wide_strokes_warm_the_temperature():
+    familiar, unfamiliar, widths = fat_and_thin()
+    sets = {
+        "mnist_validation": familiar["mnist"],
+        "pendigits_validation": familiar["mnist"],
+        "mnist_fat_brush_validation": unfamiliar["strangers"],
+    }
+    by_name = dict(zip(sets, (widths["mnist"], widths["mnist"], widths["strangers"]), strict=True))
+    card = recalibrated_card({"format": "hrnn-mnist-card/1", "calibration": TRAINED}, sets, by_name)
+    calibration = card["calibration"]
+    assert calibration["wide_power"] > 0 and calibration["wide_from"] > 2.0
+    read = ModelCard(card)  # what the demo will apply
+    assert (read.wide_from, read.wide_power) == (
+        calibration["wide_from"],
+        calibration["wide_power"],
+    )
 
 
 def test_recalibrating_twice_keeps_the_first_training_calibration():
@@ -54,3 +74,27 @@ def test_a_card_for_other_weights_is_refused_and_left_as_it_was(tmp_path, capsys
 def test_a_missing_card_is_one_sentence(tmp_path, capsys):
     assert main(["--card", str(tmp_path / "none.json")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_out_leaves_the_card_alone_and_width_blind_fits_one_temperature(
+    tmp_path, monkeypatch, capsys
+):
+    familiar, unfamiliar, widths = fat_and_thin()
+    sets = {
+        "mnist_validation": familiar["mnist"],
+        "pendigits_validation": familiar["mnist"],
+        "mnist_fat_brush_validation": unfamiliar["strangers"],
+    }
+    by_name = dict(zip(sets, (widths["mnist"], widths["mnist"], widths["strangers"]), strict=True))
+    monkeypatch.setattr(recalibrate, "validation_logits", lambda *_: (sets, by_name))
+    card = tmp_path / "hrnn_mnist.json"
+    text = json.dumps({"weights_sha256": Classifier().card.raw["weights_sha256"]})
+    card.write_text(text)
+    aware, blind = tmp_path / "aware.json", tmp_path / "blind.json"
+    assert main(["--card", str(card), "--out", str(aware)]) == 0
+    assert main(["--card", str(card), "--out", str(blind), "--width-blind"]) == 0
+    assert card.read_text() == text
+    assert json.loads(aware.read_text())["calibration"]["wide_power"] > 0
+    assert "wide_power" not in json.loads(blind.read_text())["calibration"]
+    aware_said, blind_said = capsys.readouterr().out.split("\nwrote ")[:2]
+    assert "past that width" in aware_said and "for every width" in blind_said

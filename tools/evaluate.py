@@ -13,7 +13,6 @@ Prints markdown and writes results/evaluation.json.
 
 import argparse
 import hashlib
-import math
 import os
 import platform
 import subprocess
@@ -27,7 +26,7 @@ from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
 from demo.preprocess import PreprocessError, to_mnist
 from tools import handwriting
 from tools.paths import REPO, RESULTS, write_json
-from train.calibrate import CONFIDENT, ECE_BINS, calibration_error
+from train.calibrate import CONFIDENT, ECE_BINS, calibration_error, wilson
 from train.data import DataError
 
 RESULTS_FILE = RESULTS / "evaluation.json"
@@ -55,7 +54,7 @@ def score(probabilities: np.ndarray, labels: np.ndarray, sure_at: float, classes
         "confident_share": _ratio(confident.sum(), n),
         "confident_accuracy": _ratio(right[confident].sum(), confident.sum()),
         "wrong_at_confident": int((~right & confident).sum()),
-        "confident_accuracy_95": wilson(right[confident].sum(), confident.sum()),
+        "confident_accuracy_95": interval(int(right[confident].sum()), int(confident.sum())),
         "not_sure_share": _ratio(unsure.sum(), n) if sure_at > 0 else None,
         "sure_accuracy": _ratio(right[~unsure].sum(), (~unsure).sum()) if sure_at > 0 else None,
         "unreadable": int((guess < 0).sum()),  # no ink, or refused
@@ -85,15 +84,10 @@ def worst_classes(confusion: np.ndarray, count: int) -> list[str]:
     return lines
 
 
-def wilson(right: int, shown: int, z: float = 1.96) -> list[float] | None:
-    """95% Wilson interval of a share (right of shown): how far a rate measured on a few
-    hundred answers may be from the true one. 10 wrong of 852 is 98.83%, somewhere in 97.9-99.4%."""
-    if not shown:
-        return None
-    share, spread = right / shown, z * z / shown
-    centre = (share + spread / 2) / (1 + spread)
-    half = z * math.sqrt(share * (1 - share) / shown + spread / (4 * shown)) / (1 + spread)
-    return [round(centre - half, 4), round(centre + half, 4)]
+def interval(right: int, shown: int) -> list[float] | None:
+    """train.calibrate.wilson, rounded for the JSON."""
+    bounds = wilson(right, shown)
+    return None if bounds is None else [round(bound, 4) for bound in bounds]
 
 
 def _ratio(part, whole) -> float | None:

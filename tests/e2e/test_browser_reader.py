@@ -17,7 +17,8 @@ from tools.pagedriver import DESKTOP, DIGITS, DRAW_ANSWER, INK, clear, draw, wai
 from tools.paths import REPO
 
 PROBABILITY_TOLERANCE = 1e-4
-# The page's digits, and the same strokes drawn small in a corner, large, and with a far speck.
+# The page's digits, and the same strokes drawn small in a corner (wider than MNIST's strokes for
+# their size: the card's warmer temperature), large, and with a far speck.
 SHAPES = {
     **{f"{digit}": strokes for digit, strokes in DIGITS.items()},
     **{
@@ -70,6 +71,10 @@ def test_the_browser_reads_a_drawing_as_the_server_does(reading_page, models, sh
         assert here["probabilities"][name] == pytest.approx(p, abs=PROBABILITY_TOLERANCE)
     # the same 28x28: rounded to bytes, no pixel more than one level apart (a float32 rounding)
     assert np.abs(_grid(here["pixels"]) - _grid(there["pixels"])).max() <= 1
+    if shape.endswith("small"):  # drawn small with the same brush: strokes wider than MNIST's,
+        card = models.get(None).card  # so the page must warm the temperature as the server does
+        pixels = _grid(there["pixels"]).reshape(1, 28, 28).astype(np.float32) / np.float32(255)
+        assert card.wide_power > 0 and card.temperatures(pixels)[0] > card.temperature
     assert np.abs(_grid(here["rows"]) - _grid(there["rows"])).max() <= 1
 
 
@@ -95,7 +100,7 @@ def test_the_page_serves_the_reader_files_and_nothing_beside_them(reading_page, 
         f"/gradio_api/file={REPO / 'demo'}/",  # the repo's files, not Gradio's cached examples
     )
     names = sorted(url.rsplit("/", 1)[-1] for url in urls)
-    modules = ["worker.js", "reader.js", "preprocess.js", "ink.js", "planes.js"]
+    modules = ["worker.js", "reader.js", "preprocess.js", "ink.js", "planes.js", "width.js"]
     runtime = ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm.gz"]
     assert names == sorted([*modules, *runtime, "hrnn_mnist.onnx"])
     with httpx.Client(base_url=live_app.url) as client:

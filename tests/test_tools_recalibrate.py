@@ -30,14 +30,17 @@ def test_the_card_gets_the_cautious_temperature_and_keeps_the_training_calibrati
     assert set(calibration["validation"]) == set(named_sets())
 
 
-def test_given_stroke_widths_the_card_says_how_wide_strokes_warm_the_temperature():
+def fat_and_thin_by_name() -> tuple[dict, dict]:
+    """tests.test_train_calibrate's fat_and_thin, under the validation sets' names."""
     familiar, unfamiliar, widths = fat_and_thin()
-    sets = {
-        "mnist_validation": familiar["mnist"],
-        "pendigits_validation": familiar["mnist"],
-        "mnist_fat_brush_validation": unfamiliar["strangers"],
-    }
-    by_name = dict(zip(sets, (widths["mnist"], widths["mnist"], widths["strangers"]), strict=True))
+    names = ("mnist_validation", "pendigits_validation", "mnist_fat_brush_validation")
+    pairs = (familiar["mnist"], familiar["mnist"], unfamiliar["strangers"])
+    wide = (widths["mnist"], widths["mnist"], widths["strangers"])
+    return dict(zip(names, pairs, strict=True)), dict(zip(names, wide, strict=True))
+
+
+def test_given_stroke_widths_the_card_says_how_wide_strokes_warm_the_temperature():
+    sets, by_name = fat_and_thin_by_name()
     card = recalibrated_card({"format": "hrnn-mnist-card/1", "calibration": TRAINED}, sets, by_name)
     calibration = card["calibration"]
     assert calibration["wide_power"] > 0 and calibration["wide_from"] > 2.0
@@ -79,13 +82,7 @@ def test_a_missing_card_is_one_sentence(tmp_path, capsys):
 def test_out_leaves_the_card_alone_and_width_blind_fits_one_temperature(
     tmp_path, monkeypatch, capsys
 ):
-    familiar, unfamiliar, widths = fat_and_thin()
-    sets = {
-        "mnist_validation": familiar["mnist"],
-        "pendigits_validation": familiar["mnist"],
-        "mnist_fat_brush_validation": unfamiliar["strangers"],
-    }
-    by_name = dict(zip(sets, (widths["mnist"], widths["mnist"], widths["strangers"]), strict=True))
+    sets, by_name = fat_and_thin_by_name()
     monkeypatch.setattr(recalibrate, "validation_logits", lambda *_: (sets, by_name))
     card = tmp_path / "hrnn_mnist.json"
     text = json.dumps({"weights_sha256": Classifier().card.raw["weights_sha256"]})

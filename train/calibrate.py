@@ -1,8 +1,9 @@
 """Make the shown confidence mean what it says, using validation data only.
 
-One temperature divides the logits (it never changes which class wins); `sure_at` is the
-lowest confidence at which answers were right at least SURE_ACCURACY of the time on every
-validation set, so that below it the page says "not sure" and shows the runner-up.
+A temperature divides the logits (it never changes which class wins); the cautious rule lets it
+warm for strokes wider than familiar digits' (demo.width). `sure_at` is the lowest confidence
+at which answers were right at least SURE_ACCURACY of the time on every validation set, so that
+below it the page says "not sure" and shows the runner-up.
 """
 
 import math

@@ -2,9 +2,10 @@
 
 The browser runs the same float .onnx through onnxruntime-web (demo.webruntime fetches it) and
 a JavaScript twin of the drawing path (demo/web/: ink.js, preprocess.js, width.js, reader.js),
-in a Web Worker (worker.js) so that reading never holds up the stroke being drawn. Everything both sides
-must agree on comes from here, read from the model card inside the ONNX file: one source of
-truth. Without the runtime files (offline, or the fetch failed) the server reads every drawing.
+in a Web Worker (worker.js) so that reading never holds up the stroke being drawn. Everything
+both sides must agree on comes from here, read from the model card inside the ONNX file: one
+source of truth. Without the runtime files (offline, or the fetch failed) the server reads every
+drawing.
 """
 
 import logging

@@ -159,6 +159,8 @@ def test_the_command_reads_every_model_through_its_card_and_writes_the_table(
     result = json.loads(out.read_text())
     assert result["command"].startswith("python -m tools.evaluate --models shipped=")
     assert result["models"]["hot"]["temperature"] == 3.0
+    assert result["models"]["hot"]["wide_power"] == 0  # its card says nothing of widths
+    assert result["models"]["shipped"]["wide_power"] == Classifier().card.wide_power > 0
     assert (
         result["models"]["shipped"]["weights_sha256"] == result["models"]["hot"]["weights_sha256"]
     )

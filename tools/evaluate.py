@@ -112,6 +112,8 @@ def model_facts(name: str, path: Path, classifier: Classifier) -> dict:
         "training_command": training.get("command"),
         "precision": card.get("precision"),
         "temperature": classifier.card.temperature,
+        "wide_from": classifier.card.wide_from,  # past this stroke width the temperature warms
+        "wide_power": classifier.card.wide_power,  # ... this fast (0: width never matters)
         "sure_at": classifier.card.sure_at,
         "card_mnist_test_accuracy": training.get("test_accuracy"),
     }

@@ -320,11 +320,18 @@ def test_int8_card_records_the_measured_confidence_drift(reexport, monkeypatch, 
 
 @pytest.mark.slow
 def test_calibrated_weights_ship_their_temperature_and_parity_applies_it(reexport, tmp_path):
-    """The page divides logits by the card's temperature; PyTorch's side of parity must too."""
+    """The page divides logits by the card's temperature, warmed by stroke width; PyTorch's side
+    of parity must too."""
     weights = tmp_path / "hrnn_mnist.pt"
     weights.write_bytes(reexport["weights"].read_bytes())
     training = json.loads(reexport["weights"].with_suffix(".json").read_text())
-    training["calibration"] = {"temperature": 0.5, "sure_at": 0.6, "fitted_on": "validation"}
+    training["calibration"] = {
+        "temperature": 0.5,
+        "wide_from": 2.5,  # most MNIST digits are wider: parity must warm them as the demo does
+        "wide_power": 2.0,
+        "sure_at": 0.6,
+        "fitted_on": "validation",
+    }
     weights.with_suffix(".json").write_text(json.dumps(training))
     output = tmp_path / "out.onnx"
     code, stdout, stderr = run_main("--weights", weights, "--output", output, "--sample", SAMPLE)
@@ -332,6 +339,7 @@ def test_calibrated_weights_ship_their_temperature_and_parity_applies_it(reexpor
     card = Classifier(output).card
     assert card.raw["calibration"] == training["calibration"]
     assert (card.temperature, card.sure_at) == (0.5, 0.6)
+    assert (card.wide_from, card.wide_power) == (2.5, 2.0)
 
 
 @pytest.mark.slow

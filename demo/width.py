@@ -27,9 +27,7 @@ def stroke_width(mask: np.ndarray) -> float:
 
 def stroke_widths(batch: np.ndarray) -> np.ndarray:
     """(N,) stroke widths of (N, H, W) model inputs scaled to 0..1 (0 for a blank one)."""
-    return np.array([stroke_width(image > INK_AT) for image in batch], dtype=np.float64).reshape(
-        len(batch)
-    )
+    return np.array([stroke_width(image > INK_AT) for image in batch], dtype=np.float64)
 
 
 def warm(widths: np.ndarray, temperature: float, wide_from: float, wide_power: float) -> np.ndarray:

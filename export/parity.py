@@ -111,10 +111,9 @@ def load_eval_set(
 
 
 def torch_outputs(
-    model: HRNN, images: np.ndarray, card: ModelCard | None = None
+    model: HRNN, images: np.ndarray, card: ModelCard
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Probabilities (calibrated as the card says; none: temperature 1), logits and row logits
-    from PyTorch."""
+    """Probabilities (calibrated as the card says), logits and row logits from PyTorch."""
     probs, logits, rows = [], [], []
     with torch.inference_mode():
         for start in range(0, len(images), CHUNK):
@@ -122,8 +121,7 @@ def torch_outputs(
             out, row = model(torch.from_numpy(pixels), per_row=True)
             logits.append(out.numpy())
             rows.append(row.numpy())
-            temperature = card.temperatures(pixels) if card else np.ones(len(pixels), np.float32)
-            calibrated = out / torch.from_numpy(temperature)[:, None]
+            calibrated = out / torch.from_numpy(card.temperatures(pixels))[:, None]
             probs.append(torch.softmax(calibrated.double(), dim=-1).float().numpy())
     return np.concatenate(probs), np.concatenate(logits), np.concatenate(rows)
 

@@ -161,7 +161,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         gr.Markdown(ABOUT)
         quiet = {"show_progress": "hidden", "trigger_mode": "always_last"}
         # Drawing reads skip the queue (demo.limits bounds them instead): a queued call costs
-        # the server more CPU than the read itself (python -m tools.measure_latency).
+        # the server more CPU than the read itself (python -m bench.measure_latency).
         canvas.ink(
             on_drawing,
             [canvas, precision],

@@ -44,7 +44,7 @@ UPLOAD_SHARE = (PER_CLIENT_UPLOADS, "You are uploading too many files at once; p
 DIRECT_SHARE = (PER_CLIENT_DIRECT, "You have too many reads in flight; please wait for answers.")
 # glibc: buffers over MMAP_THRESHOLD go back to the system when freed; the heap's free top is
 # trimmed past TRIM_THRESHOLD, which must exceed what one read frees (a 280x280 drawing's work
-# arrays): at 1 MiB every read faulted its memory in afresh (python -m tools.allocator)
+# arrays): at 1 MiB every read faulted its memory in afresh (python -m bench.allocator)
 MMAP_THRESHOLD, TRIM_THRESHOLD = 256 * 2**10, 8 * 2**20
 
 
@@ -180,7 +180,7 @@ def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM
     """Make glibc hand big buffers back: fixed mmap threshold, two arenas (Linux only).
 
     A trim threshold too low makes every read pay: at 1 MiB the heap was handed back after each
-    drawing and faulted in again by the next (python -m tools.allocator compares settings).
+    drawing and faulted in again by the next (python -m bench.allocator compares settings).
     """
     try:
         libc = ctypes.CDLL("libc.so.6")

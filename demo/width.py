@@ -3,7 +3,7 @@
 Preprocessing evens strokes toward MNIST's width with `stroke_width`. The classifier warms its
 softmax for strokes wider than the familiar validation digits reach (`warm`): a fat pen closes
 an 8's loops into a bar that the model, which never saw one, reads as 1 with conviction. Only
-how sure an answer is shown changes, never the answer. numpy only: tools/recalibrate.py fits
+how sure an answer is shown changes, never the answer. numpy only: bench/recalibrate.py fits
 the warming with the functions the demo (and demo/web/reader.js, its twin) applies.
 """
 

@@ -11,6 +11,7 @@ import onnxruntime
 import pytest
 from PIL import Image, ImageFilter
 
+from bench.paths import SAMPLE
 from demo.classifier import (
     DEFAULT_MODEL,
     INT8_MODEL,
@@ -20,7 +21,6 @@ from demo.classifier import (
     ModelError,
     softmax,
 )
-from tools.paths import SAMPLE
 
 
 @pytest.fixture(scope="module")

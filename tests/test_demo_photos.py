@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from bench import photos
+from bench.paths import SAMPLE
 from demo import pixels
 from demo.preprocess import PreprocessError, to_mnist
-from tools import photos
-from tools.paths import SAMPLE
 
 
 @pytest.fixture(scope="module")

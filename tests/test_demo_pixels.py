@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from bench.paths import REPO
 from demo import pixels
 from demo.pixels import MAX_FILE_BYTES, PreprocessError, read_file, read_planes
-from tools.paths import REPO
 
 
 def png_header_only(width: int, height: int, colour: int = 0) -> bytes:

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.evaluate_preprocessing import draw_on_canvas
+from bench.paths import REPO, SAMPLE
 from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier, ModelCard
 from demo.predict import NO_INK, main, read_digit
 from demo.reading import Reading, read
-from tools.evaluate_preprocessing import draw_on_canvas
-from tools.paths import REPO, SAMPLE
 
 pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="run python -m export first")
 

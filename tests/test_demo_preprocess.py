@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.evaluate_preprocessing import draw_on_canvas
+from bench.paths import SAMPLE
 from demo.preprocess import MNIST_STROKE, PreprocessError, stroke_width, to_mnist
-from tools.evaluate_preprocessing import draw_on_canvas
-from tools.paths import SAMPLE
 
 
 @pytest.fixture(scope="module")
@@ -361,7 +361,7 @@ def test_the_demo_runtime_imports_neither_torch_nor_sklearn():
 
 
 def test_the_baseline_preprocessing_comes_from_git_and_leaves_no_folder(tmp_path, monkeypatch):
-    from tools import evaluate_preprocessing
+    from bench import evaluate_preprocessing
 
     monkeypatch.setattr(evaluate_preprocessing.tempfile, "tempdir", str(tmp_path))
     baseline = evaluate_preprocessing.load_baseline()

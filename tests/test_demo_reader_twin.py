@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from bench.paths import REPO
 from demo.canvas import SIDE
 from demo.classifier import ModelCard
 from demo.preprocess import MOSTLY_INK, PreprocessError, to_mnist
-from tools.paths import REPO
 
 WEB = REPO / "demo" / "web"
 CASES = 240  # random drawings, three sweeps of SWEEP cases each, then SWEEP symmetric strokes

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from tools.paths import REPO
+from bench.paths import REPO
 
 IMPORT_NAME = {"pillow": "PIL"}  # distribution name -> import name where they differ
-NEVER_IN_DEMO = {"torch", "train", "export", "tools", "tests", "matplotlib", "torchvision"}
+NEVER_IN_DEMO = {"torch", "train", "export", "bench", "tests", "matplotlib", "torchvision"}
 BLOCKED = NEVER_IN_DEMO | {"sklearn", "onnx", "onnxscript", "playwright"}
 STDLIB = set(sys.stdlib_module_names)
 # The request guard works at gradio's own ASGI layer; gradio requires starlette and

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from bench.paths import SAMPLE, WEIGHTS, mnist_dir
 from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
 from export.parity import (
     MAX_LOGIT_DIFF,
@@ -17,7 +18,6 @@ from export.parity import (
     load_eval_set,
 )
 from export.quantize import EXACT_PROB_DIFF, MAX_P99_PROB_DIFF, evaluate_int8
-from tools.paths import SAMPLE, WEIGHTS, mnist_dir
 from train.checkpoint import load_weights, sha256_file
 
 

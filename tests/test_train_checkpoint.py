@@ -11,7 +11,7 @@ import pytest
 import torch
 from train_support import one_thread
 
-from tools.paths import REPO
+from bench.paths import REPO
 from train.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-# Run as a script by tests (kill, torchrun) from anywhere: no import of tools/ here.
+# Run as a script by tests (kill, torchrun) from anywhere: no import of bench/ here.
 SAMPLE = Path(__file__).resolve().parent / "data" / "mnist_test_sample.npz"
 CHECKSUMS_ENV = "HRNN_TEST_CHECKSUMS"
 LAUNCHER = Path(__file__).resolve()

@@ -14,7 +14,7 @@ from demo.width import warm
 
 SURE_ACCURACY = 0.995  # answers shown as sure are wrong at most 1 time in 200 on validation
 ECE_BINS = 15
-# The cautious rule (tools/recalibrate.py): answers shown at >= CONFIDENT must be right at least
+# The cautious rule (bench/recalibrate.py): answers shown at >= CONFIDENT must be right at least
 # CONFIDENT_ACCURACY of the time on every validation set, unfamiliar ones (fat pens, stretched
 # scans) included, as long as the familiar sets' ECE stays within ECE_LIMIT.
 CONFIDENT, CONFIDENT_ACCURACY, ECE_LIMIT = 0.90, 0.99, 0.03

@@ -140,7 +140,7 @@ def writer_splits(
     digits: list[PenDigit],
 ) -> tuple[list[PenDigit], list[PenDigit], list[PenDigit]]:
     """(train, validation, test) by writer: validation picks models and calibrates them,
-    test writers are only ever evaluated (tools/evaluate.py), never trained or tuned on."""
+    test writers are only ever evaluated (bench/evaluate.py), never trained or tuned on."""
     rest, test, _ = split_by_writer(digits, TEST_WRITERS, SPLIT_SEED)
     train, validation, _ = split_by_writer(rest, VALIDATION_WRITERS, SPLIT_SEED + 1)
     return train, validation, test

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tools.attacks import read_drawing
-from tools.liveserver import LiveApp, running_app
-from tools.pagedriver import CHROMIUM, DESKTOP, launch_chromium, open_page
+from tests.support.attacks import read_drawing
+from tests.support.liveserver import LiveApp, running_app
+from tests.support.pagedriver import CHROMIUM, DESKTOP, launch_chromium, open_page
 
 ARTIFACTS = Path(os.environ.get("HRNN_E2E_ARTIFACTS", Path(tempfile.gettempdir()) / "hrnn-e2e"))
 # Set to 1 only when the shipped model is a deliberately untrained placeholder: digit checks

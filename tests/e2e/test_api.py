@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.paths import REPO, SAMPLE
 from demo.app import BLANK_UPLOAD
 from demo.classifier import INT8_MODEL
 from demo.guard import UNKNOWN_MODEL
-from tools.paths import REPO, SAMPLE
 
 N_SAMPLES = 12
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from demo import limits
-from tools import attacks
-from tools.liveserver import running_app
+from tests.support import attacks
+from tests.support.liveserver import running_app
 
 QUICK = 1.0  # seconds: the bound for a refusal
 MB = 2**20

@@ -1,7 +1,7 @@
 """The page in headless Chromium, driven with a mouse and with a finger as people draw.
 
-Only the page's own ids, data attributes and ARIA roles are used (tools/pagedriver.py), never
-Gradio's private DOM. Digit checks need the real model; see conftest's placeholder flag.
+Only the page's own ids, data attributes and ARIA roles are used (tests/support/pagedriver.py),
+never Gradio's private DOM. Digit checks need the real model; see conftest's placeholder flag.
 """
 
 import statistics
@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.paths import SAMPLE
 from demo.app import BLANK_UPLOAD, EMPTY, EMPTY_UPLOAD
 from demo.classifier import INT8_MODEL
-from tools.pagedriver import (
+from tests.support.pagedriver import (
     CANVAS,
     DIGITS,
     DRAW_ANSWER,
@@ -28,10 +29,9 @@ from tools.pagedriver import (
     shown,
     wait_answer,
 )
-from tools.paths import SAMPLE
 
 LATENCY_STROKES = 10
-LATENCY_MEDIAN_MS = 500  # target p95 150 ms (tools.measure_latency); a busy 2-core box margin
+LATENCY_MEDIAN_MS = 500  # target p95 150 ms (bench.measure_latency); a busy 2-core box margin
 
 
 def tool(page, name: str):
@@ -236,7 +236,7 @@ def test_dark_mode_is_intended(open_app):
 
 
 def test_stroke_end_to_answer_is_fast(page):
-    """A bound with a margin; the real p50/p95 over >= 100 strokes is tools.measure_latency."""
+    """A bound with a margin; the real p50/p95 over >= 100 strokes is bench.measure_latency."""
     samples = []
     for k in range(LATENCY_STROKES):
         clear(page)

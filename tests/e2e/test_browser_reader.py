@@ -11,10 +11,10 @@ import httpx
 import numpy as np
 import pytest
 
+from bench.paths import REPO
 from demo import webruntime
 from demo.app import Models, read_drawing
-from tools.pagedriver import DESKTOP, DIGITS, DRAW_ANSWER, INK, clear, draw, wait_answer
-from tools.paths import REPO
+from tests.support.pagedriver import DESKTOP, DIGITS, DRAW_ANSWER, INK, clear, draw, wait_answer
 
 PROBABILITY_TOLERANCE = 1e-4
 # The page's digits, and the same strokes drawn small in a corner (wider than MNIST's strokes for

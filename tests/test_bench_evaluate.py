@@ -1,4 +1,4 @@
-"""tools.evaluate and tools.handwriting: the table's numbers mean what their names say, models are
+"""bench.evaluate and bench.handwriting: the table's numbers mean what their names say, models are
 read through the demo's own path (the card's calibration applied), and strokes are drawn as
 the page's canvas holds them."""
 
@@ -8,11 +8,11 @@ import numpy as np
 import onnx
 import pytest
 
+from bench import evaluate, handwriting
+from bench.evaluate import parse_models, score, worst_classes
+from bench.handwriting import BRUSH, CANVAS, DRAWN_SIZE, EvalSet, draw_strokes
+from bench.paths import SAMPLE
 from demo.classifier import DEFAULT_MODEL, Classifier
-from tools import evaluate, handwriting
-from tools.evaluate import parse_models, score, worst_classes
-from tools.handwriting import BRUSH, CANVAS, DRAWN_SIZE, EvalSet, draw_strokes
-from tools.paths import SAMPLE
 from train.calibrate import calibration_error as calibration
 
 # --- the numbers -----------------------------------------------------------------------
@@ -157,7 +157,7 @@ def test_the_command_reads_every_model_through_its_card_and_writes_the_table(
     models = ["--models", f"shipped={DEFAULT_MODEL}", f"hot={hot}"]
     assert evaluate.main([*models, "--out", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert result["command"].startswith("python -m tools.evaluate --models shipped=")
+    assert result["command"].startswith("python -m bench.evaluate --models shipped=")
     assert result["models"]["hot"]["temperature"] == 3.0
     assert result["models"]["hot"]["wide_power"] == 0  # its card says nothing of widths
     assert result["models"]["shipped"]["wide_power"] == Classifier().card.wide_power > 0
@@ -231,11 +231,11 @@ def test_a_box_scan_stretches_the_ink_to_fill_the_square_one_bit_a_pixel():
     assert (scan[:, 0] == 0).all() and (scan[:, -1] == 0).all() and (scan[:, 7:9] == 255).all()
 
 
-# --- tools.misses: the confident mistakes, as pictures ---------------------------------
+# --- bench.misses: the confident mistakes, as pictures ---------------------------------
 
 
 def test_misses_are_exactly_the_confident_wrong_answers_and_get_a_tile_each(tmp_path):
-    from tools import misses
+    from bench import misses
 
     with np.load(SAMPLE) as sample:
         images, labels = sample["images"][:20], sample["labels"][:20].astype(np.int64)
@@ -259,7 +259,7 @@ def test_misses_are_exactly_the_confident_wrong_answers_and_get_a_tile_each(tmp_
 
 
 def test_misses_names_an_unknown_set_in_one_sentence(capsys):
-    from tools import misses
+    from bench import misses
 
     assert misses.main(["--set", "sklearn_nonsense"]) == 2
     err = capsys.readouterr().err.strip()

@@ -1,9 +1,9 @@
 """The answers a model gets wrong while showing >= 90%: a picture of each, to judge by eye.
 
-    python -m tools.misses [--set mnist_fat_brush] [--model demo/hrnn_mnist.onnx] [--out PNG]
+    python -m bench.misses [--set mnist_fat_brush] [--model demo/hrnn_mnist.onnx] [--out PNG]
 
-The evaluation's own sets (tools/handwriting.py, fixed seeds) read through the demo's path, as
-tools.evaluate reads them. Each tile shows the picture as given (left) and the 28x28 the model
+The evaluation's own sets (bench/handwriting.py, fixed seeds) read through the demo's path, as
+bench.evaluate reads them. Each tile shows the picture as given (left) and the 28x28 the model
 read (right), captioned "truth > read (confidence)". Whether a person could read the digit is
 what tells a model's mistake from a drawing that no longer says which digit it is.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from bench import handwriting
+from bench.evaluate import CONFIDENT, prepare, read_all
 from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
-from tools import handwriting
-from tools.evaluate import CONFIDENT, prepare, read_all
 from train.data import DataError
 
 TILE = 112  # px per image side: 4x the model's 28x28
@@ -93,7 +93,7 @@ def contact_sheet(each: handwriting.EvalSet, misses: list[dict]) -> Image.Image:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", default="mnist_fat_brush", help="a row name of tools.evaluate")
+    parser.add_argument("--set", default="mnist_fat_brush", help="a row name of bench.evaluate")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--data-dir", help="MNIST folder (default: $HRNN_MNIST_DATA, ../shared)")
     parser.add_argument("--pendigits", help="pendigits file or folder (default: ../shared)")

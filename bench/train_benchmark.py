@@ -1,4 +1,4 @@
-"""Training throughput in samples per second: `python -m tools.train_benchmark [--device cuda]`.
+"""Training throughput in samples per second: `python -m bench.train_benchmark [--device cuda]`.
 
 Times the real training step (train/step.py) on random MNIST-shaped batches for a few
 settings, reports the median of several timed blocks, and writes JSON. Timings on a
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from tools.paths import write_json
+from bench.paths import write_json
 from train import pendigits
 from train import step as step_fns
 from train.augment import AugmentConfig, augment, for_recipe
@@ -116,7 +116,7 @@ def render_ms(device: torch.device, batch: int = 128, repeats: int = 20) -> floa
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tools.train_benchmark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.train_benchmark", description=__doc__)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, help="steps per timed block (default: by device)")
     parser.add_argument("--blocks", type=int, default=5, help="timed blocks; the median is kept")

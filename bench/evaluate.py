@@ -1,10 +1,10 @@
 """Side by side: how often each model is right, and whether its confidence means what it says.
 
-    python -m tools.evaluate [--models NAME=PATH.onnx ...] [--data-dir DIR] [--out FILE]
+    python -m bench.evaluate [--models NAME=PATH.onnx ...] [--data-dir DIR] [--out FILE]
 
 Every model goes through the demo's own path: demo.classifier.Classifier (the card's
 temperature applied) and demo.preprocess.to_mnist for anything that is a picture. The sets are
-built by tools/handwriting.py with fixed seeds. Columns: accuracy; ECE (15 equal-width bins of
+built by bench/handwriting.py with fixed seeds. Columns: accuracy; ECE (15 equal-width bins of
 the top probability); the share of answers shown at >= 90% and how often those are right; the
 share below the card's sure_at ("not sure"). A picture to_mnist finds no ink in, or refuses,
 counts as wrong at confidence 0 ("unreadable"; "read as nothing" in the worst classes).
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import handwriting
+from bench.paths import REPO, RESULTS, write_json
 from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
 from demo.preprocess import PreprocessError, to_mnist
-from tools import handwriting
-from tools.paths import REPO, RESULTS, write_json
 from train.calibrate import CONFIDENT, ECE_BINS, calibration_error, wilson
 from train.data import DataError
 
@@ -126,7 +126,7 @@ def code_version() -> dict:
             ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--", "demo", "tools", "train"],
+            ["git", "status", "--porcelain", "--", "demo", "bench", "train"],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -206,7 +206,7 @@ def evaluate(
     models: dict[str, Path],
     data_dir: str | None = None,
     pendigits: str | None = None,
-    command: str = "python -m tools.evaluate",
+    command: str = "python -m bench.evaluate",
     validation: bool = False,
     redraw_count: int | None = None,
 ) -> dict:
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
-    command = " ".join(["python -m tools.evaluate", *argv])
+    command = " ".join(["python -m bench.evaluate", *argv])
     try:
         models = parse_models(args.models)
         if args.redraw_count < 1:

@@ -1,4 +1,4 @@
-"""Where things live in a checkout, written once for the tools and the tests."""
+"""Where things live in a checkout, written once for the benchmarks and the tests."""
 
 import json
 import os

@@ -1,6 +1,6 @@
 """Writes the app's example images from MNIST test digits the model never trained on.
 
-    python -m tools.make_examples
+    python -m bench.make_examples
 
 drawn_3/7/4.png look like sketchpad drawings (thick black strokes on a white 400x400 canvas,
 off-centre); scan_2.png looks like a phone photo of paper (grey, shaded, noisy, dark ink).
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tools.evaluate_preprocessing import SAMPLE, draw_on_canvas, scan_of
+from bench.evaluate_preprocessing import SAMPLE, draw_on_canvas, scan_of
 
 HERE = Path(__file__).resolve().parent
 # (file, index into tests/data/mnist_test_sample.npz, seed)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.paths import REPO
+from bench.paths import REPO
 
 
 def free_port() -> int:

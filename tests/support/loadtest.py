@@ -1,6 +1,6 @@
 """Load benchmark: many concurrent gradio_client users against the live page on loopback.
 
-    python -m tools.loadtest [--clients 32] [--requests 50] [--max-seconds 150]
+    python -m tests.support.loadtest [--clients 32] [--requests 50] [--max-seconds 150]
 
 Starts `demo/app.py` in a child process, lets each client thread send MNIST test digits to
 /classify back to back (stopping early at --max-seconds), and reports errors (must be 0),
@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tools.liveserver import REPO, running_app
-from tools.measure_latency import percentile
-from tools.paths import SAMPLE, write_json
+from bench.measure_latency import percentile
+from bench.paths import SAMPLE, write_json
+from tests.support.liveserver import REPO, running_app
 
 
 def write_digits(folder: Path, count: int = 50) -> list[Path]:
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         alive = app.process.poll() is None
     latencies = out["latencies"]
     result = {
-        "command": " ".join(["python -m tools.loadtest", *sys.argv[1:]]),
+        "command": " ".join(["python -m tests.support.loadtest", *sys.argv[1:]]),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
         "clients": args.clients,
         "requests_per_client": args.requests,

@@ -1,6 +1,6 @@
 """How well does the demo read digits it never saw, through its preprocessing and the earlier one?
 
-    python -m tools.evaluate_preprocessing [--split test|train] [--scale 1.0] [--seed N]
+    python -m bench.evaluate_preprocessing [--split test|train] [--scale 1.0] [--seed N]
                                            [--no-speed]
 
 Each row is a kind of picture made from MNIST digits of `--split` (tune on train, report on
@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import handwriting, photos
+from bench.handwriting import scan_of
+from bench.paths import REPO, RESULTS, SAMPLE, SHARED_DATA, write_json
+from bench.speed import measure_speed
 from demo.classifier import DEFAULT_MODEL, Classifier
 from demo.preprocess import to_mnist
-from tools import handwriting, photos
-from tools.handwriting import scan_of
-from tools.paths import REPO, RESULTS, SAMPLE, SHARED_DATA, write_json
-from tools.speed import measure_speed
 
 SHARED_MNIST = SHARED_DATA / "mnist"
 RESULTS_FILE = RESULTS / "preprocessing_eval.json"
@@ -208,7 +208,7 @@ def evaluate(model: Path, split: str, scale: float, seed: int | None = None) -> 
             row[key] = scored | {"refused": refused, "ms_per_image": round(ms, 2)}
         report[name] = row
     return {
-        "command": "python -m tools.evaluate_preprocessing"
+        "command": "python -m bench.evaluate_preprocessing"
         + (" --split train" if split == "train" else "")
         + (f" --scale {scale:g}" if scale != 1.0 else "")
         + (f" --seed {seed}" if seed != default_seed else ""),

@@ -14,9 +14,9 @@ import time
 import numpy as np
 from PIL import Image
 
+from bench.paths import REPO, SAMPLE
+from bench.photos import photo
 from demo.preprocess import to_mnist
-from tools.paths import REPO, SAMPLE
-from tools.photos import photo
 
 PHOTO_SIZE = (4000, 3000)  # 12 megapixels, as a phone stores it
 RUNS = 15  # timed runs of the photo (median); the drawing gets 10x as many
@@ -51,7 +51,7 @@ def _median_ms(call, runs: int) -> float:
 
 def measure_speed() -> dict:
     """ms per call (median) for a 12 MP JPEG file and a 280 px drawing; the photo's peak memory."""
-    from tools.evaluate_preprocessing import draw_on_canvas
+    from bench.evaluate_preprocessing import draw_on_canvas
 
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "photo.jpg")

@@ -1,6 +1,6 @@
 """The attacks of issue 10 as callables against a live app on loopback, plus a valid request.
 
-Shared by the regression suite (tests/e2e/test_attacks.py) and the soak (tools.soak): each
+Shared by the regression suite (tests/e2e/test_attacks.py) and the soak (tests.support.soak): each
 attack sends one hostile request the way an outsider would (raw HTTP, no gradio_client) and
 returns an Outcome saying how the server answered; `refused` says it was turned away properly.
 """
@@ -23,7 +23,7 @@ from functools import cache
 import httpx
 from PIL import Image, ImageDraw
 
-from tools.paths import REPO
+from bench.paths import REPO
 
 API = "gradio_api"
 NOT_UPLOADED = "only files uploaded to it"  # demo.guard's sentence, as the page shows it

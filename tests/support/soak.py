@@ -1,12 +1,13 @@
 """Soak the hardened page: hostile and valid traffic from several clients, memory and latency.
 
-    python -m tools.soak [--minutes 10] [--idle-seconds 60] [--hostile 3] [--out results/soak.json]
+    python -m tests.support.soak [--minutes 10] [--idle-seconds 60] [--hostile 3]
+        [--out results/soak.json]
 
 Starts `python demo/app.py` on a free loopback port, warms it up, checks the two memory
 bounds (4 concurrent worst legal uploads; 3 bodies of 40 MB), measures valid requests
 (upload a digit, read it through the queue) from one client on an otherwise idle server, then
 runs the soak: that valid client again, HOSTILE clients cycling through every attack of
-issue 10 (tools.attacks), and one client sending the worst legal upload every HEAVY_EVERY s.
+tests.support.attacks, and one client sending the worst legal upload every HEAVY_EVERY s.
 Prints and writes peak/final RSS against the warm level, hangs, 5xx count, tracebacks in the
 server log, and the valid requests' p50/p95 in the soak against the idle run.
 """
@@ -24,9 +25,9 @@ from pathlib import Path
 
 import httpx
 
-from tools import attacks
-from tools.liveserver import LiveApp, running_app
-from tools.paths import RESULTS, write_json
+from bench.paths import RESULTS, write_json
+from tests.support import attacks
+from tests.support.liveserver import LiveApp, running_app
 
 SEED = 10  # hostile client k is 10.0.0.(SEED + k); valid .1, heavy .2, the final check .3
 WARMUP_REQUESTS = 20
@@ -222,8 +223,8 @@ def soak(minutes: float, idle_seconds: float, hostile: int) -> dict:
     peak = max(samples + [final_rss])
     peak_4 = bursts["worst_legal_4_at_once_peak_above_warm_mb"]
     return {
-        "command": f"python -m tools.soak --minutes {minutes} --idle-seconds {idle_seconds} "
-        f"--hostile {hostile}",
+        "command": f"python -m tests.support.soak --minutes {minutes} "
+        f"--idle-seconds {idle_seconds} --hostile {hostile}",
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
@@ -260,7 +261,7 @@ def soak(minutes: float, idle_seconds: float, hostile: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.soak", description=__doc__.split("\n")[0]
+        prog="python -m tests.support.soak", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--idle-seconds", type=float, default=60.0)

@@ -1,4 +1,4 @@
-"""python -m tools.export_benchmark: how fast the shipped .onnx answers, against PyTorch eager.
+"""python -m bench.export_benchmark: how fast the shipped .onnx answers, against PyTorch eager.
 
 Latency is one image on one thread (what one request on the demo costs); throughput is
 batches of 256 on two threads. Float and int8 (and PyTorch) are measured in alternating
@@ -17,9 +17,9 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
+from bench.paths import REPO, SAMPLE, WEIGHTS
 from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
 from export.parity import onnx_outputs
-from tools.paths import REPO, SAMPLE, WEIGHTS
 from train.checkpoint import atomic_write_json, load_weights
 from train.model import HRNNConfig
 
@@ -235,7 +235,7 @@ def print_table(result: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.export_benchmark",
+        prog="python -m bench.export_benchmark",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,8 +1,8 @@
 """Browser latency and server cost per stroke: this page (reading in the browser, and with
 HRNN_BROWSER_READS=0 reading on the server) vs a stock gr.Sketchpad page.
 
-    python -m tools.measure_latency [--strokes 100] [--only page|server|stock]
-    python -m tools.measure_latency --screenshot docs/screenshot.png
+    python -m bench.measure_latency [--strokes 100] [--only page|server|stock]
+    python -m bench.measure_latency --screenshot docs/screenshot.png
 
 Each trial clears, draws one slow stroke (a 7 or a 1, ~0.5 s) with the mouse in headless
 Chromium, and times inside the page: pointerup -> first frame showing the answer to the final
@@ -24,8 +24,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tools.liveserver import REPO, running_app
-from tools.pagedriver import (
+from bench.paths import write_json
+from tests.support.liveserver import REPO, running_app
+from tests.support.pagedriver import (
     CANVAS,
     DESKTOP,
     DIGITS,
@@ -36,7 +37,6 @@ from tools.pagedriver import (
     launch_chromium,
     open_page,
 )
-from tools.paths import write_json
 
 STROKE_PAUSE_MS = 60  # between the segments of one stroke: a slow, ~0.5 s stroke
 IDLE_SECONDS = 5.0  # the server's CPU with the page open and nobody drawing, before and after
@@ -255,7 +255,7 @@ def screenshot(path: Path, digit: str = "7") -> None:
     """The page with a drawn digit and its reading, for the README."""
     from playwright.sync_api import sync_playwright  # dev tool only
 
-    from tools.pagedriver import read_digit
+    from tests.support.pagedriver import read_digit
 
     with running_app() as app, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         "ink; first_guess_during_stroke: pointerdown -> first frame showing a guess while the pen "
         "is down; server CPU from /proc/<pid>/stat (utime+stime), idle baseline measured first",
         f"command_{args.only or 'both'}": " ".join(
-            ["python -m tools.measure_latency", *sys.argv[1:]]
+            ["python -m bench.measure_latency", *sys.argv[1:]]
         ),
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, {platform.platform()}",
         "browser": "Chromium (headless, --disable-gpu: software GL), loopback, 1280x900",

@@ -1,13 +1,13 @@
-"""tools.recalibrate: the card gets the cautious calibration and keeps the training run's."""
+"""bench.recalibrate: the card gets the cautious calibration and keeps the training run's."""
 
 import json
 
 import pytest
 
+from bench import recalibrate
+from bench.recalibrate import main, recalibrated_card
 from demo.classifier import Classifier, ModelCard
 from tests.test_train_calibrate import familiar_set, fat_and_thin, unfamiliar_set
-from tools import recalibrate
-from tools.recalibrate import main, recalibrated_card
 from train.data import DataError
 
 TRAINED = {"temperature": 0.99, "sure_at": 0.93, "rule": "as trained"}

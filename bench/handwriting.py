@@ -1,8 +1,8 @@
-"""The evaluation sets of `python -m tools.evaluate`: handwriting as the page would receive it.
+"""The evaluation sets of `python -m bench.evaluate`: handwriting as the page would receive it.
 
 Pen strokes are drawn as the page's sketchpad draws them (a 280 px white canvas, a 24 px round
 black brush, pen-up gaps left open); MNIST digits are redrawn on a 400 px canvas and scikit-learn's
-8x8 digits are made to look like scans, with the recipe of tools/evaluate_preprocessing.py. Every
+8x8 digits are made to look like scans, with the recipe of bench/evaluate_preprocessing.py. Every
 random choice comes from a fixed seed in SEEDS, so two runs draw the same pictures.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from tools.paths import SAMPLE, mnist_dir
+from bench.paths import SAMPLE, mnist_dir
 from train.data import DataError, load_split, validation_split
 from train.pendigits import find_file, read_pendigits, writer_splits
 

@@ -1,12 +1,12 @@
 """Refit the weights card's calibration on every validation set, unfamiliar ones included.
 
-    python -m tools.recalibrate [--model demo/hrnn_mnist.onnx] [--card weights/hrnn_mnist.json]
+    python -m bench.recalibrate [--model demo/hrnn_mnist.onnx] [--card weights/hrnn_mnist.json]
                                 [--width-blind] [--out FILE]
     python -m export --quantize        # then carry the new calibration into the ONNX files
 
 Training calibrates on what it holds out (MNIST validation, the pendigits validation writers).
 Those are the digits the model knows best; fat pens and box-stretched scans are where it is
-confidently wrong. This reads all the validation sets `python -m tools.evaluate --validation`
+confidently wrong. This reads all the validation sets `python -m bench.evaluate --validation`
 reads, with all 5,000 MNIST validation digits redrawn, fat-brushed and box-stretched (1,000
 were too few: the fat brush's cleared 99% by luck), through the page's own path (the exported
 model, demo.preprocess for pictures), and applies train.calibrate's cautious rule: a
@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.evaluate import build_sets, prepare, read_all
+from bench.handwriting import VALIDATION_SIZE
+from bench.paths import REPO
 from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
 from demo.width import stroke_widths
-from tools.evaluate import build_sets, prepare, read_all
-from tools.handwriting import VALIDATION_SIZE
-from tools.paths import REPO
 from train.calibrate import calibrate
 from train.checkpoint import atomic_write_json
 from train.data import DataError

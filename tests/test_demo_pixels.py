@@ -36,11 +36,15 @@ def encoded(image: Image.Image, fmt: str = "PNG", **options) -> bytes:
     return buffer.getvalue()
 
 
-def refused(source: object, match: str, within: float = 1.0) -> str:
+HANG = 30.0  # seconds: a guard against a read that waits or decodes forever, not a timing
+
+
+def refused(source: object, match: str) -> str:
+    """The sentence a refused source gets; the match names the check that refused it."""
     started = time.perf_counter()
     with pytest.raises(PreprocessError, match=match) as caught:
         read_planes(source)
-    assert time.perf_counter() - started < within
+    assert time.perf_counter() - started < HANG
     message = str(caught.value)
     assert "\n" not in message and message.endswith(".")
     return message
@@ -80,7 +84,7 @@ def test_a_file_over_the_cap_is_refused_without_reading_it(tmp_path):
     sparse = tmp_path / "huge.png"
     with open(sparse, "wb") as handle:
         handle.truncate(50 * 2**30)  # 50 GiB that occupy no disk
-    refused(sparse, "larger than 10 MiB", within=0.2)
+    refused(sparse, "larger than 10 MiB")
 
 
 def test_reads_stop_at_the_cap_whatever_the_size_says(tmp_path):
@@ -113,7 +117,7 @@ def test_formats_that_run_helpers_or_decode_while_opening_are_not_opened():
     refused(eps, "not an image")
     png = png_header_only(12_000, 12_000)  # an ICO decodes its embedded PNG at open()
     ico = struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 0, 0, 0, 0, 1, 32, len(png), 22)
-    refused(ico + png, "not an image", within=0.2)
+    refused(ico + png, "not an image")
 
 
 # --- what may be decoded ----------------------------------------------------------------------
@@ -121,13 +125,13 @@ def test_formats_that_run_helpers_or_decode_while_opening_are_not_opened():
 
 @pytest.mark.parametrize("side", [12_000, 30_000, 2**31 - 1])
 def test_huge_headers_are_refused_before_decoding(side):
-    refused(png_header_only(side, side), "pixels", within=0.1)
+    refused(png_header_only(side, side), "pixels")
 
 
 def test_a_picture_too_big_to_decode_is_refused_from_its_header():
     """6000x6000 RGB passes the pixel cap but would decode to 144 MB: refused unread."""
     assert pixels.MAX_PIXELS > 6000 * 6000
-    refused(png_header_only(6000, 6000, colour=2), "more than this demo decodes", within=0.1)
+    refused(png_header_only(6000, 6000, colour=2), "more than this demo decodes")
 
 
 def test_a_big_jpeg_decodes_at_a_reduced_scale():
@@ -188,15 +192,13 @@ def test_the_cli_gives_each_hostile_path_its_own_sentence(tmp_path):
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     paths = ["/dev/zero", str(tmp_path / "fifo"), str(tmp_path), str(tmp_path / "loop")]
-    started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "demo.predict", *paths],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=120,  # a hang guard: a FIFO or a device must never be waited on
     )
-    assert time.perf_counter() - started < 60
     assert done.returncode == 1, done.stderr
     errors = [json.loads(line)["error"] for line in done.stdout.splitlines()]
     assert [e.split("(it is ")[-1] for e in errors[:3]] == [

@@ -1,21 +1,28 @@
 """The Space installs only requirements.txt: the demo must run on exactly that.
 
-Installs nothing; checks (1) every requirement is importable here, (2) no demo module imports
-a third-party package outside them at module level, and nothing in demo/ ever imports torch,
-train, export or matplotlib, (3) the app imports and builds in a fresh interpreter in which
-the training stack cannot be imported, started from a working directory outside the repo.
+Installs nothing; checks (1) requirements.txt, pyproject.toml's dependencies and the Space's
+front matter in README.md agree, every range is bounded above and holds what is installed here,
+(2) every requirement is importable, (3) no demo module imports a third-party package outside
+them at module level, and nothing in demo/ ever imports torch, train, export or matplotlib,
+(4) the app imports and builds in a fresh interpreter in which the training stack cannot be
+imported, started from a working directory outside the repo.
 """
 
 import ast
 import importlib
+import importlib.metadata
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from bench.paths import REPO
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the Space runs 3.11
 
 IMPORT_NAME = {"pillow": "PIL"}  # distribution name -> import name where they differ
 NEVER_IN_DEMO = {"torch", "train", "export", "bench", "tests", "matplotlib", "torchvision"}
@@ -69,6 +76,59 @@ def test_requirements_are_the_demo_runtime_and_no_training_stack():
     pinned = (REPO / "requirements.txt").read_text()
     # A tested range, not a pin: the page uses only gr.HTML's documented extension points.
     assert re.search(r"^gradio>=6\.31,<7$", pinned, re.M), "the e2e tests run gradio 6.31"
+
+
+def _ranges(lines: list[str]) -> dict[str, Requirement]:
+    parsed = (Requirement(line.split("#")[0].strip()) for line in lines)
+    return {requirement.name.lower(): requirement for requirement in parsed if requirement.name}
+
+
+def space_ranges() -> dict[str, Requirement]:
+    lines = (REPO / "requirements.txt").read_text().splitlines()
+    return _ranges([line for line in lines if line.split("#")[0].strip()])
+
+
+def pyproject() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def front_matter() -> dict[str, str]:
+    """The Hugging Face Space's settings: the YAML block at the top of README.md."""
+    text = (REPO / "README.md").read_text()
+    assert text.startswith("---\n"), "README.md must open with the Space's front matter"
+    block = text[4 : text.index("\n---\n", 4)]
+    pairs = (line.split(":", 1) for line in block.splitlines() if ":" in line)
+    return {key.strip(): value.strip().strip('"') for key, value in pairs}
+
+
+def test_requirements_and_pyproject_name_the_same_ranges():
+    packaged = _ranges(pyproject()["project"]["dependencies"])
+    assert {name: str(r.specifier) for name, r in space_ranges().items()} == {
+        name: str(r.specifier) for name, r in packaged.items()
+    }
+
+
+@pytest.mark.parametrize("name", sorted(space_ranges()))
+def test_every_runtime_range_is_bounded_above_and_holds_what_is_installed(name):
+    requirement = space_ranges()[name]
+    assert any(spec.operator == "<" for spec in requirement.specifier), f"{name} has no ceiling"
+    installed = importlib.metadata.version(name)
+    assert requirement.specifier.contains(installed), f"{name} {installed} is outside its range"
+
+
+def test_the_space_front_matter_matches_the_ranges():
+    space = front_matter()
+    assert space["sdk"] == "gradio" and space["app_file"] == "demo/app.py"
+    assert space_ranges()["gradio"].specifier.contains(space["sdk_version"])
+    python = pyproject()["project"]["requires-python"]
+    assert Version(space["python_version"]) in Requirement(f"python{python}").specifier
+
+
+def test_the_training_extra_holds_the_installed_torch():
+    pytest.importorskip("torch")
+    extra = _ranges(pyproject()["project"]["optional-dependencies"]["train"])
+    installed = Version(importlib.metadata.version("torch")).base_version
+    assert extra["torch"].specifier.contains(installed)
 
 
 @pytest.mark.parametrize("import_name", sorted(set(requirements().values())))

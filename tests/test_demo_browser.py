@@ -1,7 +1,6 @@
 """What the page is told for reads in the browser: the card's facts, and only these files served."""
 
 import pytest
-from gradio.data_classes import _StaticFiles
 
 from demo import browser, webruntime
 from demo.app import BLANK_DRAWING, CANNOT
@@ -17,7 +16,15 @@ def classifier() -> Classifier:
 
 
 @pytest.fixture
-def runtime(tmp_path, monkeypatch):
+def served(monkeypatch) -> list:
+    """What the page asks Gradio to serve, through its documented gr.set_static_paths."""
+    paths: list = []
+    monkeypatch.setattr(browser.gr, "set_static_paths", lambda given: paths.extend(given))
+    return paths
+
+
+@pytest.fixture
+def runtime(tmp_path, monkeypatch, served):
     """A fetched runtime (stand-in files) in a folder of its own."""
     folder = tmp_path / "onnxruntime-web"
     folder.mkdir()
@@ -25,7 +32,6 @@ def runtime(tmp_path, monkeypatch):
         (folder / name).write_bytes(b"x")
     monkeypatch.setattr(webruntime, "runtime_dir", lambda: folder)
     monkeypatch.delenv(browser.SWITCH, raising=False)
-    monkeypatch.setattr(_StaticFiles, "all_paths", [])
     return folder
 
 
@@ -50,11 +56,11 @@ def test_the_page_gets_the_cards_facts_for_its_reader(classifier, runtime):
     assert config["messages"] == messages
 
 
-def test_only_the_reader_the_runtime_and_the_model_are_served(classifier, runtime):
+def test_only_the_reader_the_runtime_and_the_model_are_served(classifier, runtime, served):
     config = browser.browser_reader(classifier, BLANK_DRAWING, CANNOT)
-    served = {str(path) for path in _StaticFiles.all_paths}
     modules = {str(browser.WEB / name) for name in READER_MODULES}
-    assert served == modules | {str(runtime), str(classifier.model_path.resolve())}
+    model = str(classifier.model_path.resolve())
+    assert {str(path) for path in served} == modules | {str(runtime), model}
     for key, path in [
         ("worker", browser.WORKER),
         ("runtime", runtime / "ort.wasm.min.mjs"),
@@ -64,10 +70,10 @@ def test_only_the_reader_the_runtime_and_the_model_are_served(classifier, runtim
         assert config[key] == f"gradio_api/file={path.resolve()}"
 
 
-def test_without_the_runtime_the_server_reads_every_drawing(classifier, runtime):
+def test_without_the_runtime_the_server_reads_every_drawing(classifier, runtime, served):
     (runtime / webruntime.SERVED[0]).unlink()
     assert browser.browser_reader(classifier, BLANK_DRAWING, CANNOT) is None
-    assert _StaticFiles.all_paths == []  # nothing extra is served either
+    assert served == []  # nothing extra is served either
 
 
 def test_the_switch_turns_browser_reads_off(classifier, runtime, monkeypatch):

@@ -95,7 +95,7 @@ def _ratio(part, whole) -> float | None:
 
 
 def _recipe_name(recipe: object) -> str | None:
-    """Cards name their recipe; cards before the one-Config change held the recipe's dict."""
+    """A card names its recipe, or (as mnist-best's does) holds the recipe's settings as a dict."""
     return recipe.get("name") if isinstance(recipe, dict) else recipe
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import gradio as gr
 
 from demo import webruntime
-from demo.classifier import Classifier
-from demo.preprocess import MOSTLY_INK
+from demo.reader import MOSTLY_INK
+from demo.reader import Reader as Classifier
 
 WEB = Path(__file__).resolve().parent / "web"  # the reader's modules (and vendor/, the runtime)
 WORKER = WEB / "worker.js"

@@ -4,8 +4,8 @@ import pytest
 
 from demo import browser, webruntime
 from demo.app import BLANK_DRAWING, CANNOT
-from demo.classifier import Classifier
-from demo.preprocess import MOSTLY_INK
+from demo.reader import MOSTLY_INK
+from demo.reader import Reader as Classifier
 
 READER_MODULES = ("ink.js", "planes.js", "preprocess.js", "reader.js", "width.js", "worker.js")
 

@@ -15,12 +15,12 @@ import subprocess
 
 import numpy as np
 import pytest
+from demo.classifier import ModelCard
+from demo.preprocess import MOSTLY_INK, PreprocessError, to_mnist
 from PIL import Image, ImageDraw
 
 from bench.paths import REPO
 from demo.canvas import SIDE
-from demo.classifier import ModelCard
-from demo.preprocess import MOSTLY_INK, PreprocessError, to_mnist
 
 WEB = REPO / "demo" / "web"
 CASES = 240  # random drawings, three sweeps of SWEEP cases each, then SWEEP symmetric strokes

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 
 import gradio as gr
-from fastapi import HTTPException
-from fastapi.responses import FileResponse
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from demo import answer, webruntime
 from demo.classifier import Classifier
@@ -101,17 +101,17 @@ def serve(demo: gr.Blocks, table: dict[str, Path]) -> None:
         return
     served = dict(table)
 
-    def fetch(name: str) -> FileResponse:
-        path = served.get(name)
+    async def fetch(request: Request) -> Response:
+        path = served.get(request.path_params["name"])
         if path is None or not path.is_file():
-            raise HTTPException(404, "Not found.")
+            return PlainTextResponse("Not found.", status_code=404)
         kind = TYPES.get(path.suffix, "application/octet-stream")
         return FileResponse(path, media_type=kind, headers={"Cache-Control": "no-cache"})
 
     async def mount() -> None:
         app = demo.server_app
         if app is not None and not getattr(app, "hrnn_web", False):
-            app.add_api_route(f"/{ROUTE}/{{name}}", fetch, methods=["GET", "HEAD"])
+            app.add_route(f"/{ROUTE}/{{name}}", fetch, methods=["GET", "HEAD"])
             app.hrnn_web = True
 
     demo.extra_startup_events.append(mount)

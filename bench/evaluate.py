@@ -2,12 +2,13 @@
 
     python -m bench.evaluate [--models NAME=PATH.onnx ...] [--data-dir DIR] [--out FILE]
 
-Every model goes through the demo's own path: demo.classifier.Classifier (the card's
-temperature applied) and demo.preprocess.to_mnist for anything that is a picture. The sets are
-built by bench/handwriting.py with fixed seeds. Columns: accuracy; ECE (15 equal-width bins of
-the top probability); the share of answers shown at >= 90% and how often those are right; the
-share below the card's sure_at ("not sure"). A picture to_mnist finds no ink in, or refuses,
-counts as wrong at confidence 0 ("unreadable"; "read as nothing" in the worst classes).
+Every model goes through the demo's own path: the reader graph through demo.reader.Reader
+(calibrated inside the graph), MNIST-style 28x28 digits as ink = pixels / 255 and pictures as
+uploads (demo.photo.photo_ink first). The sets are built by bench/handwriting.py with fixed
+seeds. Columns: accuracy; ECE (15 equal-width bins of the top probability); the share of
+answers shown at >= 90% and how often those are right; the share below the card's sure_at
+("not sure"). A picture with nothing read in it, or refused, counts as wrong at confidence 0
+("unreadable"; "read as nothing" in the worst classes).
 Prints markdown and writes results/evaluation.json.
 """
 
@@ -24,15 +25,15 @@ import numpy as np
 
 from bench import handwriting
 from bench.paths import REPO, RESULTS, write_json
-from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
-from demo.preprocess import PreprocessError, to_mnist
+from demo.photo import photo_ink
+from demo.reader import DEFAULT_MODEL, ModelError, PreprocessError, Reader
 from train.calibrate import CONFIDENT, ECE_BINS, calibration_error, wilson
 from train.data import DataError
 
 RESULTS_FILE = RESULTS / "evaluation.json"
 SEED_MODEL = RESULTS / "seed" / "hrnn_mnist_seed.onnx"
 WORST_CLASSES = 3
-CHUNK = 256  # images per predict call; the Classifier runs them RUN_BATCH at a time
+CHUNK = 64  # planes of one size per Reader.run call; it runs them RUN_BATCH at a time
 
 
 def score(probabilities: np.ndarray, labels: np.ndarray, sure_at: float, classes: int) -> dict:
@@ -99,7 +100,7 @@ def _recipe_name(recipe: object) -> str | None:
     return recipe.get("name") if isinstance(recipe, dict) else recipe
 
 
-def model_facts(name: str, path: Path, classifier: Classifier) -> dict:
+def model_facts(name: str, path: Path, classifier: Reader) -> dict:
     """What the JSON needs to say which model this was: file, weights and recipe."""
     card = classifier.card.raw
     training = card.get("training", {})
@@ -171,35 +172,40 @@ def build_sets(
     return sets
 
 
-def prepare(images: list, direct: bool, size: int, box: int) -> tuple[np.ndarray, list[int]]:
-    """MNIST-style pixels and which inputs they are (pictures with no ink drop out)."""
+def ink_of(image: object, direct: bool) -> np.ndarray | None:
+    """The plane the page hands the graph: a 28x28 digit's pixels / 255, a picture's photo ink
+    (None where demo.photo finds nothing, or the page would refuse it)."""
     if direct:
-        return np.asarray(images), list(range(len(images)))
-    pixels = [_read(image, size, box) for image in images]
-    readable = [i for i, p in enumerate(pixels) if p is not None]
-    batch = np.stack([pixels[i] for i in readable]) if readable else np.zeros((0, size, size))
-    return batch, readable
-
-
-def _read(image: object, size: int, box: int) -> np.ndarray | None:
-    """to_mnist, with a picture the page would refuse counted like one with no ink."""
+        return np.asarray(image, np.float32) / np.float32(255)
     try:
-        return to_mnist(image, size, box)
+        return photo_ink(image)
     except PreprocessError:
         return None
 
 
-def read_all(
-    classifier: Classifier, batch: np.ndarray, readable: list[int], n: int, logits: bool = False
-) -> np.ndarray:
-    """Calibrated probabilities (or raw logits) (n, classes); all zeros for the inputs that had
-    nothing to read."""
-    full = np.zeros((n, len(classifier.card.class_names)), dtype=np.float32)
-    for start in range(0, len(batch), CHUNK):
-        prediction = classifier.predict(batch[start : start + CHUNK])
-        chunk = prediction.logits if logits else prediction.probabilities
-        full[readable[start : start + CHUNK]] = chunk
-    return full
+def read_set(reader: Reader, images: list, direct: bool) -> dict[str, np.ndarray]:
+    """Every graph output for every input (zeros, ink_found false, where nothing was read)."""
+    card = reader.card
+    n, classes, size = len(images), len(card.class_names), card.image_size
+    out = {
+        "probabilities": np.zeros((n, classes), np.float32),
+        "logits": np.zeros((n, classes), np.float32),
+        "image": np.zeros((n, size, size), np.float32),
+        "stroke_width": np.zeros(n, np.float32),
+        "ink_found": np.zeros(n, bool),
+    }
+    planes = [ink_of(image, direct) for image in images]
+    shapes: dict[tuple, list[int]] = {}
+    for index, plane in enumerate(planes):
+        if plane is not None:
+            shapes.setdefault(plane.shape, []).append(index)
+    for indices in shapes.values():  # planes of one size run together
+        for start in range(0, len(indices), CHUNK):
+            chunk = indices[start : start + CHUNK]
+            result = reader.run(np.stack([planes[i] for i in chunk]))
+            for key, array in out.items():
+                array[chunk] = result[key]
+    return out
 
 
 def evaluate(
@@ -212,25 +218,22 @@ def evaluate(
 ) -> dict:
     """The whole table as a dict: models, sets, and every (set, model) cell's numbers."""
     started, cpu_started, load = time.perf_counter(), time.process_time(), os.getloadavg()[0]
-    classifiers = {name: Classifier(path) for name, path in models.items()}
+    classifiers = {name: Reader(path) for name, path in models.items()}
     facts = {name: model_facts(name, path, classifiers[name]) for name, path in models.items()}
     notes: list[str] = []
     sets = build_sets(data_dir, pendigits, notes, validation, redraw_count)
     rows = {}
     for each in sets:
-        cells, prepared = {}, {}
+        cells = {}
         for name, classifier in classifiers.items():
             card = classifier.card
-            shape = (card.image_size, card.digit_box)
-            if shape not in prepared:  # preprocess once for all models that share the input
-                prepared[shape] = prepare(each.images, each.direct, *shape)
-            probabilities = read_all(classifier, *prepared[shape], len(each.labels))
+            probabilities = read_set(classifier, each.images, each.direct)["probabilities"]
             classes = len(card.class_names)
             cells[name] = score(probabilities, each.labels, card.sure_at, classes)
         rows[each.name] = {
             "source": each.source,
             "note": each.note,
-            "fed": "28x28 as is" if each.direct else "picture through demo.preprocess.to_mnist",
+            "fed": "28x28 as ink = pixels / 255" if each.direct else "picture through demo.photo",
             "n": len(each.labels),
             "models": cells,
         }

@@ -1,41 +1,36 @@
-"""How well does the demo read digits it never saw, through its preprocessing and the earlier one?
+"""How well does the demo read pictures it never saw, through the reader graph and the earlier path?
 
     python -m bench.evaluate_preprocessing [--split test|train] [--scale 1.0] [--seed N]
                                            [--no-speed]
 
 Each row is a kind of picture made from MNIST digits of `--split` (tune on train, report on
-test) or from scikit-learn's 8x8 digits; each is read through `demo.preprocess.to_mnist` and
-through the preprocessing at BASELINE (demo/preprocess.py and demo/pixels.py as of that commit,
-loaded with `git show`), by the shipped model. An unreadable picture (None, or refused with
-PreprocessError) counts as wrong, except in the blank row, where None (the empty state) is
-the right answer. Prints a table and the speed of one 12-megapixel photo and of
+test) or from scikit-learn's 8x8 digits; each is cleaned by `demo.photo.photo_ink` and read by
+the shipped reader graph ("new"), and by the path the page had before the graph ("before":
+bench/legacy.py's normalisation and the bare model). An unreadable picture (nothing read, or
+refused with PreprocessError) counts as wrong, except in the blank row, where nothing read
+(the empty state) is the right answer. Prints a table and the speed of one 12-megapixel photo and of
 a 280 px sketchpad drawing; writes results/preprocessing_eval.json. Seeds are fixed.
 """
 
 import argparse
 import gzip
-import importlib
 import os
 import platform
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench import handwriting, photos
+from bench import handwriting, legacy, photos
 from bench.handwriting import scan_of
-from bench.paths import REPO, RESULTS, SAMPLE, SHARED_DATA, write_json
+from bench.paths import REPO, RESULTS, SAMPLE, SHARED_DATA, WEIGHTS, write_json
 from bench.speed import measure_speed
-from demo.classifier import DEFAULT_MODEL, Classifier
-from demo.preprocess import to_mnist
+from demo.photo import photo_ink
+from demo.reader import DEFAULT_MODEL, PreprocessError, Reader
+from export.onnx_export import load_model_and_card
 
 SHARED_MNIST = SHARED_DATA / "mnist"
 RESULTS_FILE = RESULTS / "preprocessing_eval.json"
-BASELINE = "38f8d91"  # the preprocessing issue 9 started from
 CANVAS = 400
 SEED = 20240601
 TRAIN_SEED = 20240602  # tuning runs draw other photos, papers and blank pages than the report
@@ -82,20 +77,13 @@ def draw_on_canvas(
     return np.repeat(paper[:, :, None], 3, axis=2)
 
 
-def accuracy(classifier: Classifier, images: list, labels: np.ndarray) -> dict:
-    """Accuracy counting an unreadable input (None) as wrong; also how many were None."""
-    size = classifier.card.image_size
-    readable = [i for i, image in enumerate(images) if image is not None]
-    batch = np.stack([images[i] for i in readable]) if readable else np.zeros((0, size, size))
-    guesses = np.full(len(images), -1)
-    for start in range(0, len(batch), 512):
-        probabilities = classifier.predict(batch[start : start + 512]).probabilities
-        guesses[readable[start : start + 512]] = probabilities.argmax(axis=1)
+def accuracy(guesses: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy counting an unreadable input (guess -1) as wrong; also how many were unread."""
     correct = int((guesses == np.asarray(labels)).sum())
     return {
         "correct": correct,
-        "accuracy": round(correct / max(1, len(images)), 4),
-        "unread": len(images) - len(readable),
+        "accuracy": round(correct / max(1, len(guesses)), 4),
+        "unread": int((guesses < 0).sum()),
     }
 
 
@@ -147,65 +135,64 @@ def make_rows(split: str, scale: float, seed: int) -> dict:
     return rows, source
 
 
-def load_baseline(commit: str = BASELINE):
-    """to_mnist as of `commit` (its preprocess.py and pixels.py), or None without git.
-
-    The two files are imported from a temporary folder, removed once they are loaded."""
-    folder = Path(tempfile.mkdtemp(prefix="baseline_preprocess_"))
-    try:
-        package = folder / "baseline_demo"
-        package.mkdir()
-        (package / "__init__.py").write_text("")
-        for name in ("pixels", "preprocess"):
-            command = ["git", "show", f"{commit}:demo/{name}.py"]
-            shown = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
-            if shown.returncode != 0:
-                return None
-            text = shown.stdout.replace("from demo.pixels", "from baseline_demo.pixels")
-            (package / f"{name}.py").write_text(text)
-        sys.path.insert(0, str(folder))
-        try:
-            return importlib.import_module("baseline_demo.preprocess").to_mnist
-        finally:
-            sys.path.remove(str(folder))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def read_all(preprocess, pictures: list, size: int, box: int) -> tuple[list, float, int]:
-    """Preprocessed pictures (None when unreadable), ms per picture, how many were refused."""
+def clean_all(pictures: list) -> tuple[list, float, int]:
+    """demo.photo's ink planes (None when nothing is there), ms per picture, how many refused."""
     out, refused = [], 0
     started = time.perf_counter()
     for picture in pictures:
         try:
-            out.append(preprocess(picture, size, box))
-        except ValueError:  # PreprocessError, at either commit
+            out.append(photo_ink(picture))
+        except PreprocessError:
             out.append(None)
             refused += 1
     return out, 1000 * (time.perf_counter() - started) / max(1, len(pictures)), refused
 
 
+def guesses_new(reader: Reader, inks: list) -> tuple[np.ndarray, float]:
+    """The graph's top class per plane (-1: nothing read), and ms per plane."""
+    started = time.perf_counter()
+    out = np.full(len(inks), -1)
+    for i, ink in enumerate(inks):
+        if ink is not None:
+            result = reader.run(ink)
+            out[i] = result["probabilities"][0].argmax() if result["ink_found"][0] else -1
+    return out, 1000 * (time.perf_counter() - started) / max(1, len(inks))
+
+
+def guesses_before(model, calibration: dict, inks: list) -> tuple[np.ndarray, float]:
+    """The earlier path's top class per plane (-1: nothing read), and ms per plane."""
+    started = time.perf_counter()
+    pixels = [None if ink is None else legacy._normalise(ink, 28, 20, True) for ink in inks]
+    found = [i for i, p in enumerate(pixels) if p is not None]
+    out = np.full(len(inks), -1)
+    if found:
+        batch = np.stack([pixels[i] for i in found])
+        out[found] = legacy.probabilities(model, batch, calibration).argmax(axis=1)
+    return out, 1000 * (time.perf_counter() - started) / max(1, len(inks))
+
+
 def evaluate(model: Path, split: str, scale: float, seed: int | None = None) -> dict:
     default_seed = SEED if split == "test" else TRAIN_SEED
     seed = default_seed if seed is None else seed
-    classifier = Classifier(model)
-    size, box = classifier.card.image_size, classifier.card.digit_box
+    reader = Reader(model)
+    weights, _ = load_model_and_card(WEIGHTS)
+    calibration = reader.card.raw["calibration"]
     rows, source = make_rows(split, scale, seed)
-    baseline = load_baseline()
     report = {}
     for name, (pictures, labels) in rows.items():
         row = {"what": ROWS[name][1], "n": len(pictures)}
-        for key, preprocess in (("baseline", baseline), ("new", to_mnist)):
-            if preprocess is None:
-                continue
-            seen, ms, refused = read_all(preprocess, pictures, size, box)
-            if name == "blank":  # right when nothing is read (None), not a digit nor an error
-                empty = sum(out is None for out in seen) - refused
-                scored = {"correct": empty, "accuracy": round(empty / len(seen), 4)}
+        inks, clean_ms, refused = clean_all(pictures)
+        for key, (guesses, ms) in (
+            ("before", guesses_before(weights, calibration, inks)),
+            ("new", guesses_new(reader, inks)),
+        ):
+            if name == "blank":  # right when nothing is read, not a digit nor an error
+                empty = int((guesses < 0).sum()) - refused
+                scored = {"correct": empty, "accuracy": round(empty / len(guesses), 4)}
                 scored["unread"] = empty + refused
             else:
-                scored = accuracy(classifier, seen, labels)
-            row[key] = scored | {"refused": refused, "ms_per_image": round(ms, 2)}
+                scored = accuracy(guesses, labels)
+            row[key] = scored | {"refused": refused, "ms_per_image": round(clean_ms + ms, 2)}
         report[name] = row
     return {
         "command": "python -m bench.evaluate_preprocessing"
@@ -214,12 +201,12 @@ def evaluate(model: Path, split: str, scale: float, seed: int | None = None) -> 
         + (f" --seed {seed}" if seed != default_seed else ""),
         "split": split,
         "digits": source,
-        "baseline": BASELINE if baseline else None,
+        "before": "bench/legacy.py: the normalisation and bare model the page had before the graph",
         "model": str(
             model.resolve().relative_to(REPO) if model.resolve().is_relative_to(REPO) else model
         ),
-        "model_precision": classifier.card.precision,
-        "weights_sha256": classifier.card.raw.get("weights_sha256"),
+        "model_precision": reader.card.precision,
+        "weights_sha256": reader.card.raw.get("weights_sha256"),
         "seed": seed,
         "scale": scale,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
@@ -230,9 +217,9 @@ def evaluate(model: Path, split: str, scale: float, seed: int | None = None) -> 
 
 def print_table(result: dict) -> None:
     print(f"{result['split']} digits: {result['digits']}; model {result['model']}")
-    print(f"{'row':15} {'n':>5} {'baseline':>9} {'new':>8} {'ms base':>8} {'ms new':>7}  what")
+    print(f"{'row':15} {'n':>5} {'before':>9} {'new':>8} {'ms bef.':>8} {'ms new':>7}  what")
     for name, row in result["rows"].items():
-        base, new = row.get("baseline", {}), row["new"]
+        base, new = row.get("before", {}), row["new"]
         base_acc = f"{base['accuracy']:9.2%}" if base else f"{'-':>9}"
         base_ms = f"{base['ms_per_image']:8.2f}" if base else f"{'-':>8}"
         print(

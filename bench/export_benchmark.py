@@ -18,8 +18,8 @@ import onnxruntime as ort
 import torch
 
 from bench.paths import REPO, SAMPLE, WEIGHTS
-from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
-from export.parity import onnx_outputs
+from demo.reader import DEFAULT_MODEL, INT8_MODEL, Reader
+from export.quantize import probabilities_of
 from train.checkpoint import atomic_write_json, load_weights
 from train.model import HRNNConfig
 
@@ -88,23 +88,25 @@ def alternate(calls: dict, runs: int, warmup: int = 20) -> dict[str, list[float]
 
 
 def onnx_calls(paths: dict[str, Path], images: np.ndarray, threads: int) -> dict:
-    """Two views per model: the bare session.run, and the demo's Classifier.predict."""
+    """Two views per model: the bare session.run, and the demo's Reader.run."""
     calls = {}
+    ink = images.astype(np.float32) / np.float32(255)
     for name, path in paths.items():
-        classifier = Classifier(path, threads=threads)
-        feed = {classifier.card.input_name: images.astype(np.float32) / classifier.card.pixel_scale}
-        session = classifier.session
+        reader = Reader(path, threads=threads)
+        feed = {reader.card.input_name: ink}
+        session = reader.session
         calls[f"onnxruntime {name}"] = lambda s=session, f=feed: s.run(None, f)
-        calls[f"Classifier.predict {name}"] = lambda c=classifier: c.predict(images)
+        calls[f"Reader.run {name}"] = lambda r=reader: r.run(ink)
     return calls
 
 
 def two_workers(paths: dict[str, Path], images: np.ndarray) -> dict:
-    """The other way to use 2 cores: one 1-thread session, two predict() calls at a time."""
+    """The other way to use 2 cores: one 1-thread session, two run() calls at a time."""
     calls = {}
+    ink = images.astype(np.float32) / np.float32(255)
     for name, path in paths.items():
-        classifier = Classifier(path, threads=1)
-        calls[f"2 x predict, 1 thread {name}"] = lambda c=classifier: onnx_outputs(c, images, 2)
+        reader = Reader(path, threads=1)
+        calls[f"2 x run, 1 thread {name}"] = lambda r=reader: probabilities_of(r, ink, 2)
     return calls
 
 
@@ -122,7 +124,7 @@ def torch_call(weights: Path, images: np.ndarray):
 def optimisation_calls(path: Path, images: np.ndarray) -> dict:
     """float32 at each graph optimisation level, and pre-optimised offline then loaded as is."""
     levels = ort.GraphOptimizationLevel
-    feed = {"image": images.astype(np.float32) / 255}
+    feed = {"ink": images.astype(np.float32) / 255}
     calls = {}
 
     def session(level, model: Path, save_to: Path | None = None) -> ort.InferenceSession:
@@ -147,7 +149,7 @@ def optimisation_calls(path: Path, images: np.ndarray) -> dict:
 
 def session_load_ms(path: Path) -> float:
     start = time.perf_counter()
-    Classifier(path)
+    Reader(path)
     return round((time.perf_counter() - start) * 1e3, 1)
 
 

@@ -205,8 +205,7 @@ def in_process_cost(joins: list[dict]) -> dict:
     back to back (caches warm), and read() again at the page's own pace (the gaps between its
     requests kept), which is how the server meets them."""
     from demo.app import Models, read_drawing
-    from demo.canvas import ink_png
-    from demo.reading import read
+    from demo.canvas import ink_plane, ink_png
 
     models = Models.load(threads=1)
     sent = [j for j in joins if isinstance(j.get("data", [None])[0], dict)]
@@ -219,7 +218,7 @@ def in_process_cost(joins: list[dict]) -> dict:
 
     def read_png(png: bytes | None) -> None:
         if png is not None:
-            read(models.get(None), png)
+            models.get(None).read(ink_plane(png))
 
     handler, reading, paced = [], [], []
     for value, png in zip([j["data"][0] for j in sent] * 3, pngs * 3, strict=True):

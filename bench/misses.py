@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench import handwriting
-from bench.evaluate import CONFIDENT, prepare, read_all
-from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
+from bench.evaluate import CONFIDENT, read_set
+from demo.reader import DEFAULT_MODEL, ModelError, Reader
 from train.data import DataError
 
 TILE = 112  # px per image side: 4x the model's 28x28
@@ -39,12 +39,10 @@ def find_set(name: str, data_dir: str | None, pendigits: str | None) -> handwrit
     raise DataError(f"no set named {name!r}; its family has {', '.join(s.name for s in sets)}")
 
 
-def confident_misses(classifier: Classifier, each: handwriting.EvalSet) -> list[dict]:
+def confident_misses(classifier: Reader, each: handwriting.EvalSet) -> list[dict]:
     """Every input read wrong at >= CONFIDENT: its index, truth, answer, confidence, 28x28."""
-    card = classifier.card
-    batch, readable = prepare(each.images, each.direct, card.image_size, card.digit_box)
-    probabilities = read_all(classifier, batch, readable, len(each.labels))
-    seen = dict(zip(readable, batch, strict=True))
+    out = read_set(classifier, each.images, each.direct)
+    probabilities, seen = out["probabilities"], out["image"]
     misses = []
     for index in np.flatnonzero(probabilities.max(axis=1) >= CONFIDENT):
         answer = int(probabilities[index].argmax())
@@ -101,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         each = find_set(args.set, args.data_dir, args.pendigits)
-        misses = confident_misses(Classifier(args.model), each)
+        misses = confident_misses(Reader(args.model), each)
     except (ModelError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -9,8 +9,9 @@ Those are the digits the model knows best; fat pens and box-stretched scans are 
 confidently wrong. This reads all the validation sets `python -m bench.evaluate --validation`
 reads, with all 5,000 MNIST validation digits redrawn, fat-brushed and box-stretched (1,000
 were too few: the fat brush's cleared 99% by luck), through the page's own path (the exported
-model, demo.preprocess for pictures), and applies train.calibrate's cautious rule: a
-temperature that warms past the familiar digits' stroke widths (demo.width), the least at
+reader graph, demo.photo for pictures), and applies train.calibrate's cautious rule: a
+temperature that warms past the familiar digits' stroke widths (the graph's stroke_width
+output, so no re-export is needed to measure them), the least at
 which answers shown at >= 90% are right >= 99% on every set with 95% confidence, while MNIST's
 and the writers' ECE stay <= 0.03. The card keeps the training run's calibration beside it.
 No test data is read.
@@ -23,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.evaluate import build_sets, prepare, read_all
+from bench.evaluate import build_sets, read_set
 from bench.handwriting import VALIDATION_SIZE
 from bench.paths import REPO
-from demo.classifier import DEFAULT_MODEL, Classifier, ModelError
-from demo.width import stroke_widths
+from demo.reader import DEFAULT_MODEL, ModelError, Reader
 from train.calibrate import calibrate
 from train.checkpoint import atomic_write_json
 from train.data import DataError
@@ -37,22 +37,18 @@ FAMILIAR = ("mnist_validation", "pendigits_validation")  # what a training run c
 
 
 def validation_logits(
-    classifier: Classifier, data_dir: str | None, pendigits: str | None, count: int
+    classifier: Reader, data_dir: str | None, pendigits: str | None, count: int
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
     """Raw logits and labels of every validation set (a picture with no ink counts as wrong),
     and the stroke width of every input (0 for those with no ink)."""
-    card = classifier.card
     sets = build_sets(data_dir, pendigits, [], validation=True, redraw_count=count)
     named, widths = {}, {}
     for each in sets:
-        batch, readable = prepare(each.images, each.direct, card.image_size, card.digit_box)
-        logits = read_all(classifier, batch, readable, len(each.labels), logits=True)
-        labels = np.asarray(each.labels, dtype=np.int64)
-        unreadable = np.setdiff1d(np.arange(len(labels)), readable)
-        labels[unreadable] = -1  # no class: never right
-        named[each.name] = (logits, labels)
-        widths[each.name] = np.zeros(len(labels))
-        widths[each.name][readable] = stroke_widths(batch / np.float32(card.pixel_scale))
+        out = read_set(classifier, each.images, each.direct)
+        labels = np.asarray(each.labels, dtype=np.int64).copy()
+        labels[~out["ink_found"]] = -1  # no class: never right
+        named[each.name] = (out["logits"], labels)
+        widths[each.name] = out["stroke_width"].astype(np.float64)
     return named, widths
 
 
@@ -96,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         card = json.loads(args.card.read_text())
-        classifier = Classifier(args.model)
+        classifier = Reader(args.model)
         if classifier.card.raw.get("weights_sha256") != card.get("weights_sha256"):
             raise ModelError(
                 f"{args.model} was not exported from the weights {args.card} describes"

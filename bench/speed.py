@@ -1,4 +1,5 @@
-"""How long and how much memory one picture costs: a 12-megapixel phone photo, a sketchpad.
+"""How long and how much memory cleaning one picture costs (demo.photo): a 12-megapixel phone
+photo, a sketchpad value; the reader graph's own time is bench/export_benchmark.py's.
 
 Memory: a fresh process's resident size after imports, and its peak once it has read one photo.
 """
@@ -16,18 +17,18 @@ from PIL import Image
 
 from bench.paths import REPO, SAMPLE
 from bench.photos import photo
-from demo.preprocess import to_mnist
+from demo.photo import photo_ink
 
 PHOTO_SIZE = (4000, 3000)  # 12 megapixels, as a phone stores it
 RUNS = 15  # timed runs of the photo (median); the drawing gets 10x as many
 _MEMORY_PROBE = """
 import json, sys
-from demo.preprocess import to_mnist
+from demo.photo import photo_ink
 def status(key):  # VmHWM, not ru_maxrss: that one keeps the forking parent's size across exec
     with open("/proc/self/status") as lines:
         return next(int(line.split()[1]) for line in lines if line.startswith(key)) / 1024
 before = status("VmRSS")
-to_mnist(sys.argv[1])
+photo_ink(sys.argv[1])
 print(json.dumps({"before_mb": before, "after_mb": status("VmHWM")}))
 """
 
@@ -56,8 +57,8 @@ def measure_speed() -> dict:
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "photo.jpg")
         twelve_megapixel_jpeg(path)
-        to_mnist(path)  # warm caches
-        photo_ms = _median_ms(lambda: to_mnist(path), RUNS)
+        photo_ink(path)  # warm caches
+        photo_ms = _median_ms(lambda: photo_ink(path), RUNS)
         probe = subprocess.run(
             [sys.executable, "-c", _MEMORY_PROBE, path],
             cwd=REPO,
@@ -74,8 +75,8 @@ def measure_speed() -> dict:
         "layers": [],
         "composite": np.dstack([drawing, drawing[:, :, :1] * 0 + 255]),
     }
-    sketch_ms = _median_ms(lambda: to_mnist(sketch), 10 * RUNS)
-    upload_ms = _median_ms(lambda: to_mnist(drawing), 10 * RUNS)
+    sketch_ms = _median_ms(lambda: photo_ink(sketch), 10 * RUNS)
+    upload_ms = _median_ms(lambda: photo_ink(drawing), 10 * RUNS)
     grew = memory["after_mb"] - memory["before_mb"]
     return {
         "photo_12mp_ms_median": round(photo_ms, 1),

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from demo.reading import DECIMALS, Reading
+from demo.reader import DECIMALS, Reading
 
 HERE = Path(__file__).resolve().parent
 TOP = 3  # classes listed under the headline

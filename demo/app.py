@@ -2,7 +2,8 @@
 
 Run `python demo/app.py` (also the Hugging Face Space entry point, run from the repo root
 without installing the repo); GRADIO_SERVER_NAME / GRADIO_SERVER_PORT override 127.0.0.1:7860.
-One onnxruntime session per shipped model, opened once and shared by every request.
+One onnxruntime session per shipped reader graph, opened once and shared by every request.
+A drawing's plane goes straight to the graph; only uploads are cleaned first (demo.photo).
 """
 
 import logging
@@ -18,10 +19,9 @@ import gradio as gr
 
 from demo import browser, guard
 from demo.answer import answer_view, empty, refusal, shown
-from demo.canvas import ink_canvas, ink_png
-from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier, ModelError
-from demo.preprocess import PreprocessError
-from demo.reading import read
+from demo.canvas import ink_canvas, ink_plane, ink_png
+from demo.photo import photo_ink
+from demo.reader import DEFAULT_MODEL, INT8_MODEL, ModelError, PreprocessError, Reader
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 CONCURRENCY = max(2, os.cpu_count() or 2)
@@ -54,14 +54,14 @@ log = logging.getLogger("hrnn-mnist.app")
 class Models:
     """The shipped models by precision name; the first is the default."""
 
-    by_name: dict[str, Classifier]
+    by_name: dict[str, Reader]
 
     @classmethod
     def load(cls, threads: int = 1) -> "Models":
-        models = {"float32": Classifier(DEFAULT_MODEL, threads=threads)}
+        models = {"float32": Reader(DEFAULT_MODEL, threads=threads)}
         if INT8_MODEL.is_file():
             try:
-                models["int8"] = Classifier(INT8_MODEL, threads=threads)
+                models["int8"] = Reader(INT8_MODEL, threads=threads)
             except ModelError as error:  # a broken optional file must not take the page down
                 log.warning("int8 model not offered: %s", error)
         return cls(models)
@@ -70,17 +70,21 @@ class Models:
     def names(self) -> list[str]:
         return list(self.by_name)
 
-    def get(self, name: object) -> Classifier:
+    def get(self, name: object) -> Reader:
         """The named model; None means the default, anything unknown is guard.Refused."""
         if name is None:
             return next(iter(self.by_name.values()))
         return self.by_name[guard.checked_model(name, self.names)]
 
 
-def answer(image: object, models: Models, precision: object, blank: str, number=None) -> dict:
-    """Anything read() takes -> the answer object; every failure becomes one sentence."""
+def answer(
+    source: object, to_ink, models: Models, precision: object, blank: str, number=None
+) -> dict:
+    """to_ink(source) -> an ink plane (or None) -> the answer; every failure is one sentence."""
     try:
-        reading = read(models.get(precision), image)
+        reader = models.get(precision)
+        ink = to_ink(source)
+        reading = None if ink is None else reader.read(ink)
     except guard.Refused as error:
         return refusal(str(error), number)
     except (PreprocessError, ModelError) as error:
@@ -99,7 +103,7 @@ def read_drawing(value: object, models: Models, precision: object = None) -> dic
         return refusal(f"{CANNOT}{error}")
     if png is None:
         return empty(EMPTY, number)
-    return answer(png, models, precision, BLANK_DRAWING, number)
+    return answer(png, ink_plane, models, precision, BLANK_DRAWING, number)
 
 
 def read_upload(upload: object, models: Models, precision: object = None) -> dict:
@@ -110,7 +114,7 @@ def read_upload(upload: object, models: Models, precision: object = None) -> dic
         path = guard.checked_upload(upload)
     except guard.Refused as error:
         return refusal(str(error))
-    return answer(path, models, precision, BLANK_UPLOAD)
+    return answer(path, photo_ink, models, precision, BLANK_UPLOAD)
 
 
 def build_demo(models: Models | None = None) -> gr.Blocks:

@@ -8,8 +8,8 @@ all of it. The answer's wording comes from demo.answer (its sentences travel in 
 
 The worker, the runtime and the model are served at fixed names under /ROUTE/ (a route table
 registered on the Gradio app), so the page never learns where the server keeps its files.
-Without the runtime files (offline, or the fetch failed), for a model that is not a reader
-graph, or with HRNN_BROWSER_READS=0, the server reads every drawing.
+Without the runtime files (offline, or the fetch failed) or with HRNN_BROWSER_READS=0, the
+server reads every drawing; so it does for the int8 model (demo/canvas.js).
 """
 
 import logging
@@ -21,14 +21,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from demo import answer, webruntime
-from demo.classifier import Classifier
+from demo.reader import Reader
 
 WEB = Path(__file__).resolve().parent / "web"  # the worker's modules (and vendor/, the runtime)
 MODULES = ("worker.js", "shown.js")  # every module the worker imports, served by name
 RUNTIME_MODULE = "ort.wasm.min.mjs"
 ROUTE = "hrnn-web"  # the page fetches ROUTE/<name>, relative to the app's own address
-INK_INPUT = "ink"  # the reader graph's input: (N, H, W) float32, 0 = paper, 1 = ink
-READER_OUTPUTS = ("probabilities", "row_probabilities", "image")  # what the answer is made of
 SWITCH = "HRNN_BROWSER_READS"
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".gz": "application/gzip"}
 log = logging.getLogger("hrnn-mnist.browser")
@@ -49,21 +47,14 @@ def prepare(timeout: float = 20.0) -> None:
         log.warning("drawings will be read on the server: %s", error)
 
 
-def is_reader_graph(classifier: Classifier) -> bool:
-    """Whether the model takes the canvas' ink plane and answers with calibrated outputs."""
-    inputs = [i.name for i in classifier.session.get_inputs()]
-    outputs = {o.name for o in classifier.session.get_outputs()}
-    return inputs == [INK_INPUT] and set(READER_OUTPUTS) <= outputs
-
-
-def files(classifier: Classifier) -> dict[str, Path]:
+def files(reader: Reader) -> dict[str, Path]:
     """The route table: name the page asks for -> the file served. Empty when the server reads."""
     runtime = webruntime.runtime_dir()
-    if not enabled() or not webruntime.is_ready(runtime) or not is_reader_graph(classifier):
+    if not enabled() or not webruntime.is_ready(runtime):
         return {}
     table = {name: WEB / name for name in MODULES}
     table.update({name: runtime / name for name in webruntime.SERVED})
-    table[classifier.model_path.name] = classifier.model_path.resolve()
+    table[reader.model_path.name] = reader.model_path.resolve()
     return table
 
 
@@ -72,20 +63,20 @@ def url(name: str) -> str:
     return f"{ROUTE}/{name}"
 
 
-def browser_reader(classifier: Classifier, table: dict[str, Path], blank: str) -> dict | None:
+def browser_reader(reader: Reader, table: dict[str, Path], blank: str) -> dict | None:
     """The canvas' `browser` prop: the reader's URLs and what the worker's answers say.
 
     None when `table` is empty: then every drawing is read on the server.
     """
     if not table:
         return None
-    card = classifier.card
+    card = reader.card
     return {
         "worker": url("worker.js"),
         "runtime": url(RUNTIME_MODULE),
         "wasm": url(webruntime.served_name(webruntime.GZIPPED)),
-        "model": url(classifier.model_path.name),
-        "input": INK_INPUT,
+        "model": url(reader.model_path.name),
+        "input": card.input_name,  # the ink plane: (N, H, W) float32, 0 = paper, 1 = ink
         "precision": card.precision,
         "answer": answer.facts(card, blank),
     }

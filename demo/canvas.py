@@ -2,17 +2,22 @@
 
 Built on gr.HTML's documented html_template / css_template / js_on_load (demo/canvas.js), so
 no Gradio internals are read. The browser sends {"ink": PNG data URL or "", "n": send number};
-every other value a client could send is refused here in one sentence.
+every other value a client could send is refused here in one sentence. The PNG's alpha is the
+ink plane the reader graph takes as it is: a drawing needs no photo cleaning.
 """
 
 import base64
 import binascii
+import io
 import struct
+import warnings
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
+from PIL import Image
 
-from demo.pixels import PreprocessError
+from demo.reader import PreprocessError
 
 HERE = Path(__file__).resolve().parent
 SIDE = 280  # the ink PNG is exactly this square (canvas.js SIZE): 10x MNIST
@@ -73,6 +78,24 @@ def ink_png(value: object) -> tuple[bytes | None, int | None]:
     if _png_size(png) != (SIDE, SIDE):
         raise PreprocessError(f"The drawing must be a {SIDE}x{SIDE} PNG, as this page sends.")
     return png, number
+
+
+def ink_plane(png: bytes) -> np.ndarray:
+    """The checked PNG (ink_png) -> its alpha as float32 (SIDE, SIDE) ink, 0 paper to 1 ink."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a PNG that makes Pillow warn is not the page's
+            with Image.open(io.BytesIO(png)) as image:
+                if image.size != (SIDE, SIDE):
+                    raise PreprocessError(
+                        f"The drawing must be a {SIDE}x{SIDE} PNG, as this page sends."
+                    )
+                alpha = np.asarray(image.convert("RGBA"), dtype=np.uint8)[:, :, 3]
+    except PreprocessError:
+        raise
+    except Exception:  # noqa: BLE001 - any decoding failure of a client's bytes: one sentence
+        raise PreprocessError("The drawing arrived garbled; please draw again.") from None
+    return alpha.astype(np.float32) / np.float32(255)
 
 
 def _png_size(png: bytes) -> tuple[int, int] | None:

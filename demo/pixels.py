@@ -20,6 +20,8 @@ import warnings
 import numpy as np
 from PIL import Image
 
+from demo.reader import PreprocessError  # one error class for every unreadable input
+
 MAX_FILE_BYTES = 10 * 2**20  # an encoded image beyond this is refused unread (a photo is 3-8 MB)
 MAX_PIXELS = 50_000_000  # header size cap: a 48 MP phone photo passes, 12000x12000 does not
 MAX_DECODED_BYTES = 64 * 2**20  # decoded pixels after JPEG draft: a 12 MP RGBA PNG fits
@@ -42,10 +44,6 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCH
           (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
 _turns = threading.BoundedSemaphore(BIG_DECODES)
 Image.init()  # register the plugins now: open(formats=...) fails on one not yet registered
-
-
-class PreprocessError(ValueError):
-    """Unreadable or unusable input; the message is one sentence meant for the user."""
 
 
 def read_planes(image: object) -> tuple[np.ndarray, np.ndarray | None]:

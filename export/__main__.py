@@ -22,7 +22,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m export",
         description="Export the trained HRNN to ONNX with its model card, check parity "
-        "against PyTorch through the demo's Classifier, optionally add an int8 variant.",
+        "against PyTorch and a numpy reference through demo.reader, optionally add int8.",
     )
     parser.add_argument(
         "--weights", type=Path, default=None, help=f"default: {DEFAULT_WEIGHTS} in this checkout"
@@ -96,25 +96,28 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     images, labels, source = load_eval_set(args.data_dir, args.sample, not args.offline)
-    proto, exporter = export_proto(model, args.opset)
-    card = build_card(model, training, sha256_file(args.weights), exporter)
+    card = build_card(model, training, sha256_file(args.weights), {})
+    proto, card["exporter"] = export_proto(model, card, args.opset)
     set_card(proto, card)
     check_proto(proto, model.config)
     exported = time.perf_counter()
     print(
-        f"exported {args.weights} with {exporter['method']}, opset {exporter['opset']} "
+        f"exported {args.weights} with {card['exporter']['method']}, "
+        f"opset {card['exporter']['opset']} "
         f"({exported - start:.1f} s)"
     )
 
-    float_probabilities = []  # the shipped float model's, kept for the int8 comparison
-    measured = {"command": args.command, "allowed": ALLOWED, "exporter": exporter}
+    measured = {"command": args.command, "allowed": ALLOWED, "exporter": card["exporter"]}
 
     def write_checked(tmp: Path) -> None:
         write_model(proto, tmp)
         report = check_parity(model, tmp, images, labels, source)
-        float_probabilities.append(report.probabilities)
         measured["parity"] = [asdict(c) | {"passed": c.passed} for c in report.comparisons]
-        print(f"parity, PyTorch vs demo.classifier.Classifier ({report.seconds:.1f} s):")
+        measured["parity_notes"] = report.notes
+        print(
+            "parity, torch module and numpy reference vs demo.reader.Reader "
+            f"({report.seconds:.1f} s):"
+        )
         print("\n".join(report.lines()))
         if not report.passed:
             raise ExportError(f"parity check failed, so {output} was left unchanged")
@@ -128,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
         def write_int8(tmp: Path) -> None:
             quantize_file(output, tmp)
-            report = evaluate_int8(output, tmp, images, labels, source, float_probabilities[0])
+            report = evaluate_int8(output, tmp, images, labels, source)
             print(report.line())
             measured["int8"] = asdict(report) | {"qualifies": report.qualifies, "allowed": LIMITS}
             if not report.qualifies:
@@ -151,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from demo.classifier import ModelError
+    from demo.reader import ModelError
     from export.onnx_export import ExportError
     from export.quantize import QuantizeError
     from train.checkpoint import CheckpointError

@@ -1,7 +1,9 @@
-"""Checkpoint -> one self-contained .onnx with a dynamic batch and the model card inside.
+"""Checkpoint -> one self-contained reader .onnx (export/reader.py) with the model card inside.
 
-The card carries every fact the demo needs (28x28, pixels / 255, white ink on black,
-class names) plus where the weights came from, so the .onnx is the only thing shipped.
+The graph takes an ink plane of any size and returns calibrated probabilities; the card
+carries every fact a caller needs (the input's meaning, the outputs, class names, the
+calibration baked into the graph) plus where the weights came from, so the .onnx is the only
+thing shipped.
 """
 
 import json
@@ -15,14 +17,22 @@ import onnxscript.optimizer
 import torch
 from torch import nn
 
-from demo.classifier import CARD_FORMAT, CARD_KEY, OUTPUT_NAMES
+from demo.reader import CARD_FORMAT, CARD_KEY
+from export import reference
+from export.reader import OUTPUT_NAMES, Reader
 from train.checkpoint import CheckpointError, load_weights, sha256_file
 from train.model import HRNN, HRNNConfig
 
-INPUT_NAME = "image"
-DIGIT_BOX = 20  # MNIST centred each digit's 20x20 bounding box inside the 28x28 frame
-PIXEL_SCALE = 255.0
-EXAMPLE_BATCH = 3  # > 1, so no exporter can mistake the batch for a constant 1
+INPUT_NAME = "ink"
+AXES = ("batch", "height", "width")
+PIXEL_SCALE = 255.0  # the `image` output is 0..255; the model reads it divided by this
+OPSET = 18  # GridSample, AveragePool and ReduceMax with axes as inputs: onnxruntime and -web
+EXAMPLE_SHAPE = (3, 40, 50)  # > 1 and unequal, so no exporter can take an axis for a constant
+UNCALIBRATED = {"temperature": 1.0, "wide_from": 1.0, "wide_power": 0.0, "sure_at": 0.0}
+BLANK = (
+    "ink_found is false where the plane holds no ink over 0.5, or only a dot: there "
+    "probabilities and row_probabilities are all zero and image is blank (nothing to read)"
+)
 # The exporter's optimizer leaves the LSTM weight re-ordering (PyTorch's gate order -> ONNX's)
 # as Slice/Concat on 64k-element tensors; folding them gives the LSTMs plain initializers,
 # which both the runtime and the int8 quantizer need.
@@ -34,17 +44,6 @@ COPIED_FROM_TRAINING = ("calibration", "training_data")
 
 class ExportError(Exception):
     """An export that cannot go ahead: bad input, or a graph that is not what the demo needs."""
-
-
-class _WithRows(nn.Module):
-    """The demo shows the belief after every row, so the graph returns both outputs."""
-
-    def __init__(self, model: HRNN) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.model(image, per_row=True)
 
 
 def card_path_for(weights: Path) -> Path:
@@ -87,20 +86,39 @@ def build_card(
     size = model.config.image_size
     classes = model.config.num_classes
     copied = {key: training[key] for key in COPIED_FROM_TRAINING if key in (training or {})}
+    copied["calibration"] = calibration(training)
     return copied | {
         "name": "hrnn-mnist",
         "format": CARD_FORMAT,
         "precision": "float32",
         "input": {
             "name": INPUT_NAME,
-            "shape": ["batch", size, size],
+            "shape": ["batch", "height", "width"],
             "dtype": "float32",
+            "ink": "0 = paper, 1 = ink (a canvas: alpha / 255), any height and width",
             "image_size": size,
-            "digit_box": DIGIT_BOX,
+            "digit_box": reference.DIGIT_BOX,
             "pixel_scale": PIXEL_SCALE,
-            "ink": "white-on-black",
         },
-        "outputs": {"logits": ["batch", classes], "row_logits": ["batch", size, classes]},
+        "outputs": {
+            "probabilities": ["batch", classes],
+            "row_probabilities": ["batch", size, classes],
+            "image": ["batch", size, size],
+            "logits": ["batch", classes],
+            "row_logits": ["batch", size, classes],
+            "stroke_width": ["batch"],
+            "ink_found": ["batch"],
+        },
+        "meaning": {
+            "probabilities": "softmax(logits / T), T = temperature * max(1, stroke_width / "
+            "wide_from) ** wide_power (the card's calibration)",
+            "row_probabilities": "the same, for the belief after reading rows 1..k",
+            "image": "the 28x28 the model read, 0..255 white ink on black (divided by "
+            "pixel_scale for the model)",
+            "stroke_width": "mean stroke width of image / 255 > 0.5, in its pixels",
+            "ink_found": BLANK,
+        },
+        "normalisation": reference.NORMALISATION,
         "class_names": [str(i) for i in range(classes)],
         "training": training if training is not None else {"note": "no weights card found"},
         "weights_sha256": weights_sha256,
@@ -108,15 +126,21 @@ def build_card(
     }
 
 
+def calibration(training: dict | None) -> dict:
+    """The weights card's calibration (what the graph bakes in); identity when never fitted."""
+    fitted = (training or {}).get("calibration", {})
+    return fitted | {key: fitted.get(key, value) for key, value in UNCALIBRATED.items()}
+
+
 def _export_dynamo(wrapped: nn.Module, example: torch.Tensor, opset: int | None) -> onnx.ModelProto:
-    batch = torch.export.Dim("batch", min=1)
+    dims = {axis: torch.export.Dim(name, min=1) for axis, name in enumerate(AXES)}
     program = torch.onnx.export(
         wrapped,
         (example,),
         input_names=[INPUT_NAME],
         output_names=list(OUTPUT_NAMES),
-        opset_version=opset,
-        dynamic_shapes={"image": {0: batch}},
+        opset_version=opset or OPSET,
+        dynamic_shapes={INPUT_NAME: dims},
         dynamo=True,
         external_data=False,
         verbose=False,
@@ -179,11 +203,18 @@ def strip_machine_details(proto: onnx.ModelProto) -> None:
     proto.metadata_props.extend(kept)
 
 
-def export_proto(model: HRNN, opset: int | None = None) -> tuple[onnx.ModelProto, dict]:
-    """The ONNX graph from torch's dynamo exporter, and a description of that exporter."""
-    wrapped = _WithRows(model).eval()
-    size = model.config.image_size
-    example = torch.rand(EXAMPLE_BATCH, size, size, generator=torch.Generator().manual_seed(0))
+def reader_for(model: HRNN, card: dict) -> Reader:
+    """The reader module with the calibration the card states."""
+    fitted = card["calibration"]
+    return Reader(
+        model, float(fitted["temperature"]), float(fitted["wide_from"]), float(fitted["wide_power"])
+    ).eval()
+
+
+def export_proto(model: HRNN, card: dict, opset: int | None = None) -> tuple[onnx.ModelProto, dict]:
+    """The reader's ONNX graph from torch's dynamo exporter, and a description of that exporter."""
+    wrapped = reader_for(model, card)
+    example = torch.rand(*EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(0))
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not for users
@@ -240,14 +271,23 @@ def check_proto(proto: onnx.ModelProto, config: HRNNConfig) -> None:
         raise ExportError(f"the exported model fails onnx.checker ({error})") from None
     size, classes = config.image_size, config.num_classes
     wanted = {
-        INPUT_NAME: ["batch", size, size],
+        INPUT_NAME: ["batch", "height", "width"],
+        "probabilities": ["batch", classes],
+        "row_probabilities": ["batch", size, classes],
+        "image": ["batch", size, size],
         "logits": ["batch", classes],
         "row_logits": ["batch", size, classes],
+        "stroke_width": ["batch"],
+        "ink_found": ["batch"],
     }
     found = {v.name: _dims(v) for v in [*proto.graph.input, *proto.graph.output]}
+    if list(found) != list(wanted):
+        raise ExportError(f"the graph has inputs and outputs {list(found)}, not {list(wanted)}")
     for name, dims in wanted.items():
-        # A string first dim is symbolic: the batch axis is dynamic, not baked in.
-        if name not in found or not isinstance(found[name][0], str) or found[name][1:] != dims[1:]:
+        # A string dim is symbolic: that axis is dynamic, not baked in.
+        symbolic = [isinstance(d, str) for d in found[name]] == [isinstance(d, str) for d in dims]
+        fixed = [d for d in found[name] if not isinstance(d, str)]
+        if not symbolic or fixed != [d for d in dims if not isinstance(d, str)]:
             raise ExportError(f"{name} has dims {found.get(name)}, expected {dims}")
     lstms = sum(node.op_type == "LSTM" for node in proto.graph.node)
     if lstms != 2:

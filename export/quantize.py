@@ -8,6 +8,7 @@ move by at most MAX_P99_PROB_DIFF; the rarer, larger moves are written into its 
 
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +18,8 @@ import onnxruntime
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from demo.classifier import Classifier
+from demo.reader import Reader
 from export.onnx_export import read_card, set_card, strip_machine_details, write_model
-from export.parity import onnx_outputs
 
 MAX_ACCURACY_DROP = 0.001  # 0.1 percentage points
 # Per digit, |dp| is the largest change of any class probability. The 99.48% weights gave
@@ -33,6 +33,7 @@ LIMITS = {"accuracy_drop": MAX_ACCURACY_DROP, "p99_prob_diff": MAX_P99_PROB_DIFF
 LIMITS |= {"approximate_confidence_above": EXACT_PROB_DIFF}
 # The head is 1,290 of ~200k weights; quantizing it saves nothing and adds a quantize step.
 OP_TYPES = ["LSTM"]
+CHUNK = 64  # planes per worker task
 
 
 class QuantizeError(Exception):
@@ -76,7 +77,7 @@ class Int8Report:
         return {
             "approximate_confidence": self.max_prob_diff > EXACT_PROB_DIFF,
             "confidence_drift": {
-                "vs": "float32 model, both through demo.classifier.Classifier",
+                "vs": "float32 reader, both through demo.reader.Reader",
                 "max_abs_prob_diff": round(self.max_prob_diff, 4),
                 "p99_abs_prob_diff": round(self.p99_prob_diff, 4),
                 "argmax_agreement": self.argmax_agreement,
@@ -97,6 +98,14 @@ class Int8Report:
         )
 
 
+def probabilities_of(reader: Reader, ink: np.ndarray, workers: int = 2) -> np.ndarray:
+    """The reader's probabilities for (N, H, W) planes, chunks spread over `workers` threads."""
+    starts = range(0, len(ink), CHUNK)
+    with ThreadPoolExecutor(workers) as pool:  # one session, run() is thread safe
+        runs = pool.map(lambda s: reader.run(ink[s : s + CHUNK])["probabilities"], starts)
+        return np.concatenate(list(runs))
+
+
 def quantize_file(float_path: Path, int8_path: Path) -> None:
     """Pre-process (shape inference + constant folding), then quantize; card says int8.
 
@@ -106,7 +115,7 @@ def quantize_file(float_path: Path, int8_path: Path) -> None:
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs advice at WARNING
     with tempfile.TemporaryDirectory(dir=Path(int8_path).parent) as scratch:
         prepared = Path(scratch) / "prepared.onnx"
-        quant_pre_process(str(float_path), str(prepared))
+        quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
         quantize_dynamic(
             prepared, int8_path, op_types_to_quantize=OP_TYPES, weight_type=QuantType.QInt8
         )
@@ -136,14 +145,14 @@ def evaluate_int8(
     float_probabilities: np.ndarray | None = None,
     workers: int = 2,
 ) -> Int8Report:
-    """Both models through the demo's Classifier, on the same digits.
+    """Both readers through demo.reader.Reader, on the same digits (ink = pixels / 255).
 
-    Parity already ran the float model on these digits; passing its probabilities in
-    saves running it again.
+    float_probabilities, when given, are the float reader's on these digits (saves a run).
     """
+    ink = np.asarray(images, np.float32) / np.float32(255)
     if float_probabilities is None:
-        float_probabilities = onnx_outputs(Classifier(float_path), images, workers)[0]
-    int8_probabilities = onnx_outputs(Classifier(int8_path), images, workers)[0]
+        float_probabilities = probabilities_of(Reader(float_path), ink, workers)
+    int8_probabilities = probabilities_of(Reader(int8_path), ink, workers)
     float_top, int8_top = float_probabilities.argmax(-1), int8_probabilities.argmax(-1)
     drift = np.abs(float_probabilities - int8_probabilities).max(-1)  # one number per digit
     return Int8Report(

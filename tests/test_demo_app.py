@@ -13,8 +13,8 @@ from gradio.utils import get_upload_folder
 from PIL import Image, ImageDraw
 
 from demo import app, guard
-from demo.canvas import MAX_INK_URL, SIDE, ink_png
-from demo.classifier import ModelCard
+from demo.canvas import MAX_INK_URL, SIDE, ink_plane, ink_png
+from demo.reader import ModelCard, Reader
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,8 @@ def test_a_truncated_png_of_the_right_size_is_a_sentence(models):
 
 
 def test_nan_pixels_are_a_sentence(models):
-    answer = app.answer(np.full((64, 64), np.nan, np.float32), models, None, app.BLANK_UPLOAD)
+    plane = np.full((64, 64), np.nan, np.float32)
+    answer = app.answer(plane, lambda ink: ink, models, None, app.BLANK_UPLOAD)
     assert _is_refusal(answer, "NaN")
 
 
@@ -134,7 +135,7 @@ def test_an_unexpected_failure_is_a_sentence_not_an_exception(models, monkeypatc
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(app, "read", explode)
+    monkeypatch.setattr(app, "ink_plane", explode)
     answer = app.read_drawing(_value(_png(_one)), models)
     assert answer == {"state": "error", "message": app.UNEXPECTED, "for": 7}
     assert "boom" not in answer["message"]
@@ -191,16 +192,37 @@ def test_files_gradio_did_not_receive_are_refused(models, path):
 
 def test_below_the_cards_threshold_the_page_is_not_sure(models):
     """A calibrated card with a threshold: the answer admits doubt and names the runner-up."""
-    classifier = app.Classifier(app.DEFAULT_MODEL)
-    # A hot temperature flattens any model's answer below the threshold, whatever it was.
-    raw = dict(classifier.card.raw, calibration={"temperature": 20.0, "sure_at": 0.99})
-    classifier.card = ModelCard.from_json(json.dumps(raw))
-    unsure = app.Models({"float32": classifier})
+    reader = Reader(app.DEFAULT_MODEL)
+    # A threshold over any answer this reading gets makes it a guess between two.
+    confidence = app.read_drawing(_value(_png(_one)), models)["confidence"]
+    strict = dict(reader.card.raw["calibration"], sure_at=(1 + confidence) / 2)
+    reader.card = ModelCard.from_json(json.dumps(dict(reader.card.raw, calibration=strict)))
+    unsure = app.Models({"float32": reader})
     answer = app.read_drawing(_value(_png(_one)), unsure)
-    assert answer["sure"] is False and answer["confidence"] < 0.99
+    assert answer["sure"] is False and answer["confidence"] == confidence
     assert answer["runner_up"] != answer["label"]
     assert answer["message"].startswith(
         f"Not sure: maybe {answer['label']}, or {answer['runner_up']}"
     )
     shipped = app.read_drawing(_value(_png(_one)), models)  # a clear 1 under the shipped card
     assert shipped["sure"] is True and shipped["confidence"] >= models.get(None).card.sure_at
+
+
+def test_a_drawing_goes_straight_to_the_graph_without_photo_cleaning(models, monkeypatch):
+    def photo_cleaning(*args, **kwargs):
+        raise AssertionError("a drawing went through demo.photo")
+
+    monkeypatch.setattr(app, "photo_ink", photo_cleaning)
+    answer = app.read_drawing(_value(_png(_one)), models)
+    assert answer["state"] == "reading" and answer["label"] == "1"
+
+
+def test_the_canvas_plane_is_the_pngs_alpha():
+    plane = ink_plane(_png(_one))
+    assert plane.shape == (SIDE, SIDE) and plane.dtype == np.float32
+    assert plane[140, 138] == 1.0 and plane[10, 10] == 0.0
+
+
+def test_an_opaque_png_is_all_ink_and_refused_in_a_sentence(models):
+    answer = app.read_drawing(_value(_png(_one, mode="RGB")), models)
+    assert _is_refusal(answer, "mostly ink")

@@ -1,16 +1,14 @@
 """Make the shown confidence mean what it says, using validation data only.
 
 A temperature divides the logits (it never changes which class wins); the cautious rule lets it
-warm for strokes wider than familiar digits' (demo.width). `sure_at` is the lowest confidence
-at which answers were right at least SURE_ACCURACY of the time on every validation set, so that
-below it the page says "not sure" and shows the runner-up.
+warm for strokes wider than familiar digits' (`warm`, which the reader graph applies).
+`sure_at` is the lowest confidence at which answers were right at least SURE_ACCURACY of the
+time on every validation set, so that below it the page says "not sure" and shows the runner-up.
 """
 
 import math
 
 import numpy as np
-
-from demo.width import warm
 
 SURE_ACCURACY = 0.995  # answers shown as sure are wrong at most 1 time in 200 on validation
 ECE_BINS = 15
@@ -19,9 +17,17 @@ ECE_BINS = 15
 # scans) included, as long as the familiar sets' ECE stays within ECE_LIMIT.
 CONFIDENT, CONFIDENT_ACCURACY, ECE_LIMIT = 0.90, 0.99, 0.03
 # ... and for strokes wider than familiar digits reach WIDE_QUANTILE of the time, the
-# temperature may rise with the width (demo.width.warm) at one of these powers (0: never)
+# temperature may rise with the width (`warm`) at one of these powers (0: never)
 WIDE_QUANTILE = 0.95
 WIDE_POWERS = tuple(float(p) for p in np.arange(0.0, 4.01, 0.25))
+
+
+def warm(widths: np.ndarray, temperature: float, wide_from: float, wide_power: float) -> np.ndarray:
+    """(N,) temperatures: `temperature`, times (width / wide_from) ** wide_power for strokes
+    wider than wide_from (export/reader.py bakes the same into the graph). Continuous in the
+    width, so a slightly fatter stroke is never a cliff in the confidence shown."""
+    excess = np.maximum(1.0, np.asarray(widths, dtype=np.float64) / wide_from)
+    return temperature * excess**wide_power
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -108,7 +114,7 @@ def _warmed(
     wide_from: float,
     wide_power: float,
 ) -> dict[str, np.ndarray]:
-    """Each set's probabilities under demo.width.warm's per-digit temperatures."""
+    """Each set's probabilities under `warm`'s per-digit temperatures."""
     return {
         name: softmax(lg, warm(widths[name], temperature, wide_from, wide_power)[:, None])
         for name, (lg, _) in sets.items()

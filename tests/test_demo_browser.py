@@ -14,20 +14,14 @@ from starlette.testclient import TestClient
 from bench.paths import REPO
 from demo import answer, browser, webruntime
 from demo.app import BLANK_DRAWING
-from demo.classifier import Classifier
+from demo.reader import Reader
 from tests.support.standin_reader import build
 
 
 @pytest.fixture(scope="module")
-def reader(tmp_path_factory) -> Classifier:
+def reader(tmp_path_factory) -> Reader:
     """A model with the reader graph's interface (ink plane in, calibrated outputs out)."""
-    return Classifier(build(tmp_path_factory.mktemp("reader") / "hrnn_mnist.onnx"))
-
-
-@pytest.fixture(scope="module")
-def not_reader(tmp_path_factory) -> Classifier:
-    """A model that takes a 28x28 image: the browser cannot hand it the canvas' ink."""
-    return Classifier(build(tmp_path_factory.mktemp("plain") / "plain.onnx", reader=False))
+    return Reader(build(tmp_path_factory.mktemp("reader") / "hrnn_mnist.onnx"))
 
 
 @pytest.fixture
@@ -82,11 +76,6 @@ def test_the_browser_words_its_answers_with_the_servers_sentences(reader, runtim
     assert facts["blank"] == BLANK_DRAWING
     assert facts["classes"] == list(reader.card.class_names)
     assert facts["sure_at"] == reader.card.sure_at and facts["model"] == "float32"
-
-
-def test_a_model_that_is_not_a_reader_graph_is_read_on_the_server(not_reader, runtime):
-    assert browser.files(not_reader) == {}
-    assert browser.browser_reader(not_reader, {}, BLANK_DRAWING) is None
 
 
 def test_without_the_runtime_the_server_reads_every_drawing(reader, runtime):

@@ -1,10 +1,10 @@
 """A tiny stand-in with the reader graph's interface, for testing the page's plumbing only.
 
-Input `ink` (N, H, W) float32, 0 = paper, 1 = ink; outputs probabilities (N, 10),
-row_probabilities (N, 28, 10), image (N, 28, 28) 0..255, logits, row_logits and ink_found
-(N,). It averages the ink down to 28x28 and reads it with fixed random weights: its answers
-mean nothing. It lets the browser's road (worker, routes, fallback) and the server's
-checks be driven without the shipped model. Never shipped.
+Input `ink` (N, 280, 280) float32, 0 = paper, 1 = ink; every output demo.reader expects:
+probabilities (N, 10), row_probabilities (N, 28, 10), image (N, 28, 28) 0..255, logits,
+row_logits, stroke_width and ink_found (N,). It averages the ink down to 28x28 and reads it
+with fixed random weights: its answers mean nothing. It lets the browser's road (routes,
+config, fallbacks) be checked without exporting a model. Never shipped.
 """
 
 import json
@@ -16,11 +16,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 SIDE, SIZE, CLASSES = 280, 28, 10
 CARD = {
-    "format": "hrnn-mnist-card/1",
+    "format": "hrnn-mnist-card/2",
     "precision": "float32",
     "class_names": [str(k) for k in range(CLASSES)],
     "input": {"name": "ink", "image_size": SIZE, "digit_box": 20, "pixel_scale": 255.0},
-    "calibration": {"temperature": 1.0, "sure_at": 0.5},
+    "calibration": {"temperature": 1.0, "wide_from": 3.0, "wide_power": 0.0, "sure_at": 0.5},
 }
 
 
@@ -28,9 +28,8 @@ def _value(name: str, shape: list) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 
 
-def build(out: Path, reader: bool = True, seed: int = 0) -> Path:
-    """Write the stand-in to `out`; reader=False: the same maths on a 28x28 `image` input
-    (a model that is not a reader graph)."""
+def build(out: Path, seed: int = 0) -> Path:
+    """Write the stand-in to `out`."""
     rng = np.random.default_rng(seed)
     weights = {
         "w_all": rng.normal(0, 0.2, (SIZE * SIZE, CLASSES)).astype(np.float32),
@@ -42,50 +41,42 @@ def build(out: Path, reader: bool = True, seed: int = 0) -> Path:
         "flat": np.array([-1, SIZE * SIZE], np.int64),
     }
     factor = SIDE // SIZE
-    if reader:
-        nodes = [
-            helper.make_node("Unsqueeze", ["ink", "axis1"], ["ink4"]),
-            helper.make_node(
-                "AveragePool", ["ink4"], ["pool"], kernel_shape=[factor] * 2, strides=[factor] * 2
-            ),  # fmt: skip
-            helper.make_node("Squeeze", ["pool", "axis1"], ["plane"]),
-            helper.make_node("Mul", ["plane", "k255"], ["image"]),
-        ]
-        source, inputs = "plane", [_value("ink", ["batch", SIDE, SIDE])]
-    else:
-        nodes, source, inputs = [], "image", [_value("image", ["batch", SIZE, SIZE])]
-    nodes += [
-        helper.make_node("Reshape", [source, "flat"], ["flat_in"]),
+    nodes = [
+        helper.make_node("Unsqueeze", ["ink", "axis1"], ["ink4"]),
+        helper.make_node(
+            "AveragePool", ["ink4"], ["pool"], kernel_shape=[factor] * 2, strides=[factor] * 2
+        ),
+        helper.make_node("Squeeze", ["pool", "axis1"], ["plane"]),
+        helper.make_node("Mul", ["plane", "k255"], ["image"]),
+        helper.make_node("Reshape", ["plane", "flat"], ["flat_in"]),
         helper.make_node("MatMul", ["flat_in", "w_all"], ["logits"]),
-        helper.make_node("CumSum", [source, "axis1"], ["seen"]),
+        helper.make_node("CumSum", ["plane", "axis1"], ["seen"]),
         helper.make_node("MatMul", ["seen", "w_row"], ["row_logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+        helper.make_node("Softmax", ["row_logits"], ["row_probabilities"], axis=-1),
+        helper.make_node("ReduceMax", ["ink", "axes12"], ["peak"], keepdims=0),
+        helper.make_node("Greater", ["peak", "zero"], ["ink_found"]),
+        helper.make_node("ReduceSum", ["plane", "axes12"], ["stroke_width"], keepdims=0),
     ]
-    outputs = [_value("logits", ["batch", CLASSES]), _value("row_logits", ["batch", SIZE, CLASSES])]
-    if reader:
-        nodes += [
-            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
-            helper.make_node("Softmax", ["row_logits"], ["row_probabilities"], axis=-1),
-            helper.make_node("ReduceMax", ["ink", "axes12"], ["peak"], keepdims=0),
-            helper.make_node("Greater", ["peak", "zero"], ["ink_found"]),
-        ]
-        outputs += [
-            _value("probabilities", ["batch", CLASSES]),
-            _value("row_probabilities", ["batch", SIZE, CLASSES]),
-            _value("image", ["batch", SIZE, SIZE]),
-            helper.make_tensor_value_info("ink_found", TensorProto.BOOL, ["batch"]),
-        ]
+    outputs = [
+        _value("probabilities", ["batch", CLASSES]),
+        _value("row_probabilities", ["batch", SIZE, CLASSES]),
+        _value("image", ["batch", SIZE, SIZE]),
+        _value("logits", ["batch", CLASSES]),
+        _value("row_logits", ["batch", SIZE, CLASSES]),
+        _value("stroke_width", ["batch"]),
+        helper.make_tensor_value_info("ink_found", TensorProto.BOOL, ["batch"]),
+    ]
     graph = helper.make_graph(
         nodes,
         "standin",
-        inputs,
+        [_value("ink", ["batch", SIDE, SIDE])],
         outputs,
         [numpy_helper.from_array(v, k) for k, v in weights.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
-    card = json.loads(json.dumps(CARD))
-    card["input"]["name"] = "ink" if reader else "image"
-    helper.set_model_props(model, {"model_card": json.dumps(card)})
+    helper.set_model_props(model, {"model_card": json.dumps(CARD)})
     onnx.checker.check_model(model)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, out)

@@ -12,7 +12,8 @@ from bench import evaluate, handwriting
 from bench.evaluate import parse_models, score, worst_classes
 from bench.handwriting import BRUSH, CANVAS, DRAWN_SIZE, EvalSet, draw_strokes
 from bench.paths import SAMPLE
-from demo.classifier import DEFAULT_MODEL, Classifier
+from demo.reader import DEFAULT_MODEL
+from demo.reader import Reader as Classifier
 from train.calibrate import calibration_error as calibration
 
 # --- the numbers -----------------------------------------------------------------------

@@ -6,7 +6,8 @@ import pytest
 
 from bench import recalibrate
 from bench.recalibrate import main, recalibrated_card
-from demo.classifier import Classifier, ModelCard
+from demo.reader import ModelCard
+from demo.reader import Reader as Classifier
 from tests.test_train_calibrate import familiar_set, fat_and_thin, unfamiliar_set
 from train.data import DataError
 

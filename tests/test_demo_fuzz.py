@@ -1,9 +1,10 @@
 """Fuzz: whatever a user or a broken client sends, the demo answers with a message or a digit.
 
 Over a thousand generated bad or odd inputs (seeded numpy generator, no hypothesis) go through
-the demo's path: demo.preprocess.to_mnist, then demo.predict.read_digit (preprocessing + the
-ONNX model). The only exception allowed out of to_mnist is PreprocessError; read_digit must
-never raise. Outputs must be MNIST-shaped, finite, 0..255, and probabilities must sum to 1.
+the demo's upload path: demo.photo's ink and the reader graph's 28x28 (tests.support.upload),
+then demo.predict.read_digit (the same, as the CLI reports it). The only exception allowed out
+of the first is PreprocessError; read_digit must never raise. Outputs must be MNIST-shaped,
+finite, 0..255, and probabilities must sum to 1.
 """
 
 import contextlib
@@ -14,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from demo.classifier import DEFAULT_MODEL, Classifier
 from demo.predict import read_digit
-from demo.preprocess import PreprocessError, to_mnist
+from demo.reader import DEFAULT_MODEL, PreprocessError, Reader
+from tests.support.upload import to_mnist
 
 SEED = 1234
 DTYPES = [
@@ -29,10 +30,10 @@ FORMATS = ["PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "ICO", "PPM"]
 
 
 @pytest.fixture(scope="module")
-def classifier() -> Classifier:
+def classifier() -> Reader:
     if not DEFAULT_MODEL.is_file():
         pytest.skip(f"{DEFAULT_MODEL} is not built (python -m export)")
-    return Classifier(DEFAULT_MODEL)
+    return Reader(DEFAULT_MODEL)
 
 
 def pixels(rng: np.random.Generator, shape: tuple, dtype) -> np.ndarray:
@@ -150,7 +151,7 @@ def cases(rng: np.random.Generator, tmp_path) -> Iterator[tuple[str, object]]:
             yield "sketchpad dict", value
 
 
-def check(description: str, image: object, classifier: Classifier) -> str:
+def check(description: str, image: object, classifier: Reader) -> str:
     """Run one input through the demo's path; return 'digit', 'empty' or 'message'."""
     try:
         digit = to_mnist(image)

@@ -18,19 +18,8 @@ from PIL import Image
 
 from bench.evaluate_preprocessing import draw_on_canvas
 from bench.paths import SAMPLE
-from demo.photo import photo_ink
-from demo.reader import PreprocessError, Reader
-
-READER = Reader()
-
-
-def to_mnist(image: object) -> np.ndarray | None:
-    """What the model sees of an upload: the graph's image, None when nothing was read."""
-    ink = photo_ink(image)
-    if ink is None:
-        return None
-    out = READER.run(ink)
-    return out["image"][0] if out["ink_found"][0] else None
+from demo.reader import PreprocessError
+from tests.support.upload import to_mnist
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ import torch
 import export.onnx_export as onnx_export
 import export.quantize as quantize
 from bench.paths import REPO, SAMPLE
-from demo.classifier import DEFAULT_MODEL, INT8_MODEL, Classifier
+from demo.reader import DEFAULT_MODEL, INT8_MODEL
+from demo.reader import Reader as Classifier
 from export.__main__ import main
 from train.checkpoint import save_weights, sha256_file
 from train.model import HRNN, HRNNConfig

@@ -12,8 +12,8 @@ from PIL import Image
 
 from bench.paths import REPO, SAMPLE
 from demo.app import BLANK_UPLOAD
-from demo.classifier import INT8_MODEL
 from demo.guard import UNKNOWN_MODEL
+from demo.reader import INT8_MODEL
 
 N_SAMPLES = 12
 

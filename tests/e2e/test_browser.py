@@ -10,7 +10,7 @@ from PIL import Image
 
 from bench.paths import SAMPLE
 from demo.app import BLANK_UPLOAD, EMPTY, EMPTY_UPLOAD
-from demo.classifier import INT8_MODEL
+from demo.reader import INT8_MODEL
 from tests.support.pagedriver import (
     CANVAS,
     DIGITS,

@@ -1,17 +1,15 @@
-"""Browser latency and server cost per stroke: this page (reading in the browser, and with
-HRNN_BROWSER_READS=0 reading on the server) vs a stock gr.Sketchpad page.
+"""Stroke end -> answer on the page, and the server's cost per stroke: reading in the browser
+(the reader graph in onnxruntime-web), and with HRNN_BROWSER_READS=0 reading on the server.
 
-    python -m bench.measure_latency [--strokes 100] [--only page|server|stock]
+    python -m bench.measure_latency [--strokes 100] [--only page|server]
     python -m bench.measure_latency --screenshot docs/screenshot.png
 
 Each trial clears, draws one slow stroke (a 7 or a 1, ~0.5 s) with the mouse in headless
 Chromium, and times inside the page: pointerup -> first frame showing the answer to the final
-ink, and pointerdown -> first frame showing a guess while the pen is still down. The stock page
-is tools.stockpage: gr.Sketchpad at the same 280 px canvas, brush and trigger settings feeding
-the same reading and answer view. Server CPU per stroke comes from /proc/<pid>/stat; the
-in-process cost replays the server-reading page's requests in this process, back to back and
-at the page's own pace. What the page downloads is read from the browser's resource timing.
-Writes results/browser_latency.json.
+ink, and pointerdown -> first frame showing a guess while the pen is still down. Server CPU per
+stroke comes from /proc/<pid>/stat; the in-process cost replays the server-reading page's
+requests in this process, back to back and at the page's own pace. What the page downloads is
+read from the browser's resource timing. Writes results/page_latency.json.
 """
 
 import argparse
@@ -25,12 +23,12 @@ from collections import Counter
 from pathlib import Path
 
 from bench.paths import write_json
+from demo.browser import ROUTE
 from tests.support.liveserver import REPO, running_app
 from tests.support.pagedriver import (
     CANVAS,
     DESKTOP,
     DIGITS,
-    DRAW_ANSWER,
     INK,
     clear,
     draw,
@@ -41,12 +39,12 @@ from tests.support.pagedriver import (
 STROKE_PAUSE_MS = 60  # between the segments of one stroke: a slow, ~0.5 s stroke
 IDLE_SECONDS = 5.0  # the server's CPU with the page open and nobody drawing, before and after
 SHAPES = ("7", "1")
-KEEP = ("what", "machine", "browser", "stroke", "page", "server_reads", "in_process", "stock")
-PAGES = {  # result key -> (app command, environment)
-    "page": (("demo/app.py",), {}),
-    "server_reads": (("demo/app.py",), {"HRNN_BROWSER_READS": "0"}),
-    "stock": (("-m", "tools.stockpage"), {}),
+KEEP = ("what", "machine", "browser", "stroke", "page", "server_reads", "in_process")
+PAGES = {  # result key -> environment of demo/app.py
+    "page": {},
+    "server_reads": {"HRNN_BROWSER_READS": "0"},
 }
+P95_FROM = 20  # fewer samples than this: the p95 is just the maximum, so none is given
 # What the page fetched: every resource's bytes on the wire, and which of them are the repo's.
 # (the reader's worker fetches in its own context: the canvas keeps the worker's list)
 DOWNLOADS_JS = """(ours) => {
@@ -94,7 +92,7 @@ def summary(samples: list[float]) -> dict:
     if not samples:
         return {"n": 0}
     out = {"n": len(samples), "p50_ms": round(statistics.median(samples), 1)}
-    if len(samples) >= 100:  # a p95 of fewer samples is just the maximum
+    if len(samples) >= P95_FROM:
         out["p95_ms"] = round(percentile(samples, 95), 1)
     out["max_ms"] = round(max(samples), 1)
     out["samples_ms"] = [round(s, 1) for s in samples]
@@ -117,24 +115,18 @@ def idle_cpu_ms_per_s(pid: int) -> float:
     return 1000 * (cpu_seconds(pid) - before) / IDLE_SECONDS
 
 
-def trial(page, shape: str, stock: bool) -> dict:
+def trial(page, shape: str) -> dict:
     """One cleared canvas, one slow stroke; in-page times of the guess and of the answer."""
-    if stock:
-        page.locator("#hrnn-stock button[aria-label='Clear canvas']").click()
-        page.wait_for_selector(f"{DRAW_ANSWER}[data-state='empty']")
-        page.locator("#hrnn-stock button[aria-label='Brush']").click()  # stock drops it on clear
-    else:
-        clear(page)
+    clear(page)
     page.evaluate("() => { const m = window.__hrnn; m.down = []; m.up = []; m.shown = []; }")
-    surface = "#hrnn-stock canvas" if stock else CANVAS
-    draw(page, DIGITS[shape], steps=2, pause_ms=STROKE_PAUSE_MS, selector=surface)
-    final = None if stock else page.locator("#hrnn-canvas .hrnn-ink").get_attribute("data-sent")
+    draw(page, DIGITS[shape], steps=2, pause_ms=STROKE_PAUSE_MS, selector=CANVAS)
+    final = page.locator(INK).get_attribute("data-sent")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         marks = page.evaluate("() => window.__hrnn")
         down, up = marks["down"][0], marks["up"][-1]
         after = [s for s in marks["shown"] if s["t"] > up and s["state"] == "reading"]
-        answers = [s for s in after if final is None or s["for"] == final]
+        answers = [s for s in after if s["for"] == final]
         if answers:
             during = [s["t"] for s in marks["shown"] if s["state"] == "reading" and s["t"] < up]
             return {
@@ -160,31 +152,30 @@ def capture_joins(page) -> list[dict]:
     return joins
 
 
-def measure(url: str, pid: int, strokes: int, stock: bool) -> dict:
+def measure(url: str, pid: int, strokes: int) -> dict:
     from playwright.sync_api import sync_playwright  # dev tool only
 
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
-            ready = "#hrnn-stock canvas" if stock else CANVAS
-            page = open_page(browser, url, init_script=TIMING_JS, ready=ready, **DESKTOP)
+            page = open_page(browser, url, init_script=TIMING_JS, **DESKTOP)
             joins = capture_joins(page)
             for shape in SHAPES:  # warm-up, not counted
-                trial(page, shape, stock)
+                trial(page, shape)
             joins.clear()
             idle_before = idle_cpu_ms_per_s(pid)
             cpu_before, started = cpu_seconds(pid), time.monotonic()
-            sent_before = 0 if stock else int(page.locator(INK).get_attribute("data-sent"))
-            trials = [trial(page, SHAPES[k % 2], stock) for k in range(strokes)]
+            sent_before = int(page.locator(INK).get_attribute("data-sent"))
+            trials = [trial(page, SHAPES[k % 2]) for k in range(strokes)]
             cpu = cpu_seconds(pid) - cpu_before
             seconds = time.monotonic() - started
-            sends = 0 if stock else int(page.locator(INK).get_attribute("data-sent")) - sent_before
-            downloads = page.evaluate(DOWNLOADS_JS, f"/gradio_api/file={REPO / 'demo'}/")
+            sends = int(page.locator(INK).get_attribute("data-sent")) - sent_before
+            downloads = page.evaluate(DOWNLOADS_JS, f"/{ROUTE}/")
             # Gradio's queue polls all the time (~50 ms of CPU a second here) and that burn
             # wanders with the machine's load: idle is the mean of a sample before and after
             idle_after = idle_cpu_ms_per_s(pid)
             idle_ms_per_s = (idle_before + idle_after) / 2
-            reader = None if stock else page.locator(INK).get_attribute("data-reader")
+            reader = page.locator(INK).get_attribute("data-reader")
         finally:
             browser.close()
     guesses = [t["first_guess_ms"] for t in trials if t["first_guess_ms"] is not None]
@@ -271,10 +262,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--strokes", type=int, default=100)
     parser.add_argument(
         "--only",
-        choices=["page", "server", "stock"],
+        choices=["page", "server"],
         help="measure one page and keep the others' numbers from --out (runs stay under 5 min)",
     )
-    parser.add_argument("--out", type=Path, default=REPO / "results" / "browser_latency.json")
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "page_latency.json")
     parser.add_argument("--screenshot", type=Path, help="only save a screenshot of a drawn 7")
     args = parser.parse_args(argv)
     if args.screenshot:
@@ -294,11 +285,10 @@ def main(argv: list[str] | None = None) -> None:
         f"load_before_{args.only or 'both'}": "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()),
         "stroke": f"one stroke (a 7 or a 1), mouse, {STROKE_PAUSE_MS} ms pause per segment",
     }
-    only = {"page": ["page"], "server": ["server_reads"], "stock": ["stock"]}.get(args.only, PAGES)
+    only = {"page": ["page"], "server": ["server_reads"]}.get(args.only, list(PAGES))
     for name in only:
-        command, env = PAGES[name]
-        with running_app(command, env=env) as app:
-            result[name] = measure(app.url, app.process.pid, args.strokes, stock=name == "stock")
+        with running_app(env=PAGES[name]) as app:
+            result[name] = measure(app.url, app.process.pid, args.strokes)
         joins = result[name].pop("_joins")
         if name == "server_reads":
             result["in_process"] = in_process_cost(joins)

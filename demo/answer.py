@@ -13,10 +13,17 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from demo.reader import Reading
+from demo.reader import DECIMALS, Reading
 
 HERE = Path(__file__).resolve().parent
 TOP = 3  # classes listed under the headline
+# The answer's words, filled in by `sentence` here and by demo/web/shown.js in the browser.
+SENTENCES = {
+    "sure": "Read as {label} ({percent} sure); the guess settled on {label} after row "
+    "{settled_row} of {rows}. {model} model.",
+    "unsure": "Not sure: maybe {label}, or {runner_up} ({percent} for {label}). {model} model.",
+    "approximate": ": its confidences are approximate (quantized weights).",
+}
 TEMPLATE = """
 <div class="hrnn-answer" data-name="{name}" data-state="empty" data-for="" data-sure=""
  aria-live="polite">
@@ -65,22 +72,45 @@ def percent(probability: float) -> str:
     return f"{math.floor(100 * probability)}%"
 
 
+def facts(card, blank: str) -> dict:
+    """What the browser's formatter (demo/web/shown.js) needs besides the graph's outputs.
+
+    The sentences are SENTENCES themselves: the page words an answer read in the browser as it
+    words one read here, from one copy of the wording.
+    """
+    return {
+        "classes": list(card.class_names),
+        "sure_at": card.sure_at,
+        "model": card.precision,
+        "approximate": card.approximate,
+        "top": TOP,
+        "decimals": DECIMALS,
+        "blank": blank,
+        "sentences": SENTENCES,
+    }
+
+
+def sentence(fields: dict) -> str:
+    """The answer in words: SENTENCES filled in from `fields` (shown.js does the same)."""
+    text = SENTENCES["sure" if fields["sure"] else "unsure"].format(**fields)
+    return text[:-1] + SENTENCES["approximate"] if fields["approximate"] else text
+
+
 def shown(reading: Reading, number: int | None = None) -> dict:
     """A reading as the page draws it and the API returns it: the CLI's record and more."""
     top = reading.ranked[:TOP]
-    if reading.sure:
-        message = (
-            f"Read as {reading.label} ({percent(reading.confidence)} sure); the guess settled on "
-            f"{reading.label} after row {reading.settled_row} of {len(reading.rows)}. "
-            f"{reading.precision} model."
-        )
-    else:
-        message = (
-            f"Not sure: maybe {reading.label}, or {reading.runner_up} "
-            f"({percent(reading.confidence)} for {reading.label}). {reading.precision} model."
-        )
-    if reading.approximate:
-        message = message[:-1] + ": its confidences are approximate (quantized weights)."
+    message = sentence(
+        {
+            "label": reading.label,
+            "runner_up": reading.runner_up,
+            "percent": percent(reading.confidence),
+            "settled_row": reading.settled_row,
+            "rows": len(reading.rows),
+            "model": reading.precision,
+            "sure": reading.sure,
+            "approximate": reading.approximate,
+        }
+    )
     return {
         "state": "reading",
         "message": message,

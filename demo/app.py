@@ -121,6 +121,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     """The page; models are loaded here once unless given (tests pass their own)."""
     models = models or Models.load()
     names = models.names
+    web_files = browser.files(models.get(None))  # what the page may fetch to read by itself
 
     def on_drawing(ink: object, precision: object) -> dict:
         return read_drawing(ink, models, precision)
@@ -137,7 +138,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"), gr.Row(equal_height=False):
                 with gr.Column(min_width=290):
-                    reads_here = browser.browser_reader(models.get(None), BLANK_DRAWING, CANNOT)
+                    reads_here = browser.browser_reader(models.get(None), web_files, BLANK_DRAWING)
                     canvas = ink_canvas("hrnn-canvas", "hrnn-draw-answer", reads_here)
                 with gr.Column(min_width=290):
                     drawn = answer_view("hrnn-draw-answer", EMPTY, number=0)
@@ -188,6 +189,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
             **quiet,
         )
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
+    browser.serve(demo, web_files)
     return demo
 
 

@@ -1,11 +1,15 @@
 """What the page needs to read drawings in the visitor's browser instead of on the server.
 
-The browser runs the same float .onnx through onnxruntime-web (demo.webruntime fetches it) and
-a JavaScript twin of the drawing path (demo/web/: ink.js, preprocess.js, width.js, reader.js),
-in a Web Worker (worker.js) so that reading never holds up the stroke being drawn. Everything
-both sides must agree on comes from here, read from the model card inside the ONNX file: one
-source of truth. Without the runtime files (offline, or the fetch failed) the server reads every
-drawing.
+The browser runs the very reader graph the server runs (the shipped .onnx: ink plane in,
+calibrated probabilities, per-row beliefs and the 28x28 it saw out) through onnxruntime-web
+(demo.webruntime fetches it), in a Web Worker (demo/web/worker.js) so that reading never holds
+up the stroke being drawn. No preprocessing or calibration is written twice: the graph does
+all of it. The answer's wording comes from demo.answer (its sentences travel in the config).
+
+The worker, the runtime and the model are served at fixed names under /ROUTE/ (a route table
+registered on the Gradio app), so the page never learns where the server keeps its files.
+Without the runtime files (offline, or the fetch failed) or with HRNN_BROWSER_READS=0, the
+server reads every drawing; so it does for the int8 model (demo/canvas.js).
 """
 
 import logging
@@ -13,16 +17,18 @@ import os
 from pathlib import Path
 
 import gradio as gr
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from demo import webruntime
-from demo.reader import MOSTLY_INK
-from demo.reader import Reader as Classifier
+from demo import answer, webruntime
+from demo.reader import Reader
 
-WEB = Path(__file__).resolve().parent / "web"  # the reader's modules (and vendor/, the runtime)
-WORKER = WEB / "worker.js"
+WEB = Path(__file__).resolve().parent / "web"  # the worker's modules (and vendor/, the runtime)
+MODULES = ("worker.js", "shown.js")  # every module the worker imports, served by name
 RUNTIME_MODULE = "ort.wasm.min.mjs"
-FILE_ROUTE = "gradio_api/file="  # Gradio's documented route for files in set_static_paths
+ROUTE = "hrnn-web"  # the page fetches ROUTE/<name>, relative to the app's own address
 SWITCH = "HRNN_BROWSER_READS"
+TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".gz": "application/gzip"}
 log = logging.getLogger("hrnn-mnist.browser")
 
 
@@ -41,39 +47,62 @@ def prepare(timeout: float = 20.0) -> None:
         log.warning("drawings will be read on the server: %s", error)
 
 
-def file_url(path: Path) -> str:
-    """The page-relative URL Gradio serves `path` at once it is a static path."""
-    return FILE_ROUTE + str(path.resolve())
-
-
-def browser_reader(classifier: Classifier, blank: str, cannot: str) -> dict | None:
-    """The canvas' `browser` prop: where the reader, runtime and model are, and the card's facts.
-
-    None when the runtime files are not there: then every drawing is read on the server. The
-    served files are exactly these (gr.set_static_paths), nothing else from the repository.
-    """
+def files(reader: Reader) -> dict[str, Path]:
+    """The route table: name the page asks for -> the file served. Empty when the server reads."""
     runtime = webruntime.runtime_dir()
     if not enabled() or not webruntime.is_ready(runtime):
+        return {}
+    table = {name: WEB / name for name in MODULES}
+    table.update({name: runtime / name for name in webruntime.SERVED})
+    table[reader.model_path.name] = reader.model_path.resolve()
+    return table
+
+
+def url(name: str) -> str:
+    """Where the page fetches `name`: relative, so it works under any root path or proxy."""
+    return f"{ROUTE}/{name}"
+
+
+def browser_reader(reader: Reader, table: dict[str, Path], blank: str) -> dict | None:
+    """The canvas' `browser` prop: the reader's URLs and what the worker's answers say.
+
+    None when `table` is empty: then every drawing is read on the server.
+    """
+    if not table:
         return None
-    gr.set_static_paths([*sorted(WEB.glob("*.js")), runtime, classifier.model_path])
-    card = classifier.card
+    card = reader.card
     return {
-        "worker": file_url(WORKER),
-        "runtime": file_url(runtime / RUNTIME_MODULE),
-        "wasm": file_url(runtime / webruntime.served_name(webruntime.GZIPPED)),
-        "model": file_url(classifier.model_path),
-        "card": {
-            "precision": card.precision,
-            "class_names": list(card.class_names),
-            "image_size": card.image_size,
-            "digit_box": card.digit_box,
-            "pixel_scale": card.pixel_scale,
-            "temperature": card.temperature,
-            "wide_from": card.wide_from,
-            "wide_power": card.wide_power,
-            "sure_at": card.sure_at,
-            "approximate": card.approximate,
-            "input": card.input_name,
-        },
-        "messages": {"blank": blank, "cannot": cannot, "mostly_ink": MOSTLY_INK},
+        "worker": url("worker.js"),
+        "runtime": url(RUNTIME_MODULE),
+        "wasm": url(webruntime.served_name(webruntime.GZIPPED)),
+        "model": url(reader.model_path.name),
+        "input": card.input_name,  # the ink plane: (N, H, W) float32, 0 = paper, 1 = ink
+        "precision": card.precision,
+        "answer": answer.facts(card, blank),
     }
+
+
+def serve(demo: gr.Blocks, table: dict[str, Path]) -> None:
+    """Register GET /ROUTE/<name> for the names in `table`, and nothing else, on the app.
+
+    Added by Gradio's own startup hook (the one gr.Examples caching uses), which runs once the
+    app exists and before launch returns, so the routes are there before any page asks.
+    """
+    if not table:
+        return
+    served = dict(table)
+
+    async def fetch(request: Request) -> Response:
+        path = served.get(request.path_params["name"])
+        if path is None or not path.is_file():
+            return PlainTextResponse("Not found.", status_code=404)
+        kind = TYPES.get(path.suffix, "application/octet-stream")
+        return FileResponse(path, media_type=kind, headers={"Cache-Control": "no-cache"})
+
+    async def mount() -> None:
+        app = demo.server_app
+        if app is not None and not getattr(app, "hrnn_web", False):
+            app.add_route(f"/{ROUTE}/{{name}}", fetch, methods=["GET", "HEAD"])
+            app.hrnn_web = True
+
+    demo.extra_startup_events.append(mount)

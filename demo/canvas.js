@@ -1,10 +1,11 @@
 // The drawing surface: gr.HTML's js_on_load (element, trigger, props, server, upload, watch).
 // Strokes are kept as points, drawn smooth and round on a screen canvas at the device's pixel
 // ratio, and re-drawn in black on a transparent 280x280 ink canvas. Once the browser reader
-// (props.browser: demo/web/worker.js, onnxruntime-web) has loaded, that ink is read there and
-// the answer handed to answer.js by a DOM event; until then, for the int8 model, or for ink the
-// reader leaves to the server, its PNG is the value sent: {ink: data URL, n: send number}, with
-// the custom "ink" event. A blank canvas asks nobody: its answer box shows the prompt at once.
+// (props.browser: demo/web/worker.js, onnxruntime-web on the reader graph) has loaded, that
+// ink's plane (alpha / 255: 0 paper, 1 ink) is read there and the answer handed to answer.js
+// by a DOM event; until then, if it fails, or for the int8 model, its PNG is the value sent:
+// {ink: data URL, n: send number}, with the custom "ink" event. A blank canvas asks nobody:
+// its answer box shows the prompt at once.
 const SIZE = 280; // the ink PNG's side, as the server checks it
 const RADIUS = 12; // brush radius on the 280 px ink: strokes ~1/12 of a digit, like MNIST
 // A stroke this long gets a first guess while it is drawn, and a fresh one at most every
@@ -28,7 +29,7 @@ let sentAt = 0;
 let sent = 0;
 let answered = 0; // the highest send number whose answer is on screen
 const browser = props.browser; // null: the server reads every drawing
-let selected = browser ? browser.card.precision : null; // the model chosen on the page
+let selected = browser ? browser.precision : null; // the model chosen on the page
 let reader = null; // the worker that reads drawings here, once its runtime and model have loaded
 root.dataset.reader = browser ? "loading" : "off";
 if (browser) {
@@ -107,16 +108,17 @@ function toServer(number) {
 }
 
 function readHere(number) {
+  // The ink plane exactly as the server makes it from the PNG: alpha / 255, row-major.
   const rgba = ink.getContext("2d").getImageData(0, 0, SIZE, SIZE).data;
-  const alpha = new Uint8Array(SIZE * SIZE);
-  for (let i = 0; i < alpha.length; i++) alpha[i] = rgba[4 * i + 3];
+  const plane = new Float32Array(SIZE * SIZE);
+  for (let i = 0; i < plane.length; i++) plane[i] = rgba[4 * i + 3] / 255;
   root.dataset.via = "browser";
-  reader.postMessage({ alpha, side: SIZE, n: number }, [alpha.buffer]);
+  reader.postMessage({ ink: plane, side: SIZE, n: number }, [plane.buffer]);
 }
 
 function answeredHere({ n, answer, failed }) {
-  // The worker's answer. Ink it leaves to the server (drawn over the border, or a read that
-  // failed) goes there, if no newer ink has been sent since: that one is answered on its own.
+  // The worker's answer. Ink whose read failed goes to the server, if no newer ink has been
+  // sent since: that one is answered on its own.
   if (answer) {
     document.dispatchEvent(new CustomEvent("hrnn-answer", { detail: { answer: answerName, value: answer } }));
     return;
@@ -125,7 +127,7 @@ function answeredHere({ n, answer, failed }) {
   if (n === sent) toServer(n);
 }
 
-const readsHere = () => reader !== null && selected === browser.card.precision;
+const readsHere = () => reader !== null && selected === browser.precision;
 
 function send(final) {
   // Read the ink here when the reader has the chosen model, else on the server. A guess while

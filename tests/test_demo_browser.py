@@ -1,84 +1,91 @@
-"""What the page is told for reads in the browser: the card's facts, and only these files served."""
+"""What the page is told for reads in the browser, and exactly which files it may fetch.
 
+The page's config names the worker, the runtime and the model by fixed routes (never a path
+on the server); the route serves those files and nothing else.
+"""
+
+import asyncio
+
+import gradio as gr
 import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
-from demo import browser, webruntime
-from demo.app import BLANK_DRAWING, CANNOT
-from demo.reader import MOSTLY_INK
-from demo.reader import Reader as Classifier
-
-READER_MODULES = ("ink.js", "planes.js", "preprocess.js", "reader.js", "width.js", "worker.js")
+from bench.paths import REPO
+from demo import answer, browser, webruntime
+from demo.app import BLANK_DRAWING
+from demo.reader import Reader
+from tests.support.standin_reader import build
 
 
 @pytest.fixture(scope="module")
-def classifier() -> Classifier:
-    return Classifier()
+def reader(tmp_path_factory) -> Reader:
+    """A model with the reader graph's interface (ink plane in, calibrated outputs out)."""
+    return Reader(build(tmp_path_factory.mktemp("reader") / "hrnn_mnist.onnx"))
 
 
 @pytest.fixture
-def served(monkeypatch) -> list:
-    """What the page asks Gradio to serve, through its documented gr.set_static_paths."""
-    paths: list = []
-    monkeypatch.setattr(browser.gr, "set_static_paths", lambda given: paths.extend(given))
-    return paths
-
-
-@pytest.fixture
-def runtime(tmp_path, monkeypatch, served):
+def runtime(tmp_path, monkeypatch):
     """A fetched runtime (stand-in files) in a folder of its own."""
     folder = tmp_path / "onnxruntime-web"
     folder.mkdir()
     for name in webruntime.SERVED:
-        (folder / name).write_bytes(b"x")
+        (folder / name).write_bytes(b"runtime " + name.encode())
     monkeypatch.setattr(webruntime, "runtime_dir", lambda: folder)
     monkeypatch.delenv(browser.SWITCH, raising=False)
     return folder
 
 
-def test_the_page_gets_the_cards_facts_for_its_reader(classifier, runtime):
-    config = browser.browser_reader(classifier, BLANK_DRAWING, CANNOT)
-    card = classifier.card
-    assert config["card"] == {
-        "precision": card.precision,
-        "class_names": list(card.class_names),
-        "image_size": card.image_size,
-        "digit_box": card.digit_box,
-        "pixel_scale": card.pixel_scale,
-        "temperature": card.temperature,
-        "wide_from": card.wide_from,
-        "wide_power": card.wide_power,
-        "sure_at": card.sure_at,
-        "approximate": False,
-        "input": card.input_name,
+def test_the_page_may_fetch_the_worker_the_runtime_and_the_model_only(reader, runtime):
+    table = browser.files(reader)
+    assert table == {
+        "worker.js": browser.WEB / "worker.js",
+        "shown.js": browser.WEB / "shown.js",
+        **{name: runtime / name for name in webruntime.SERVED},
+        "hrnn_mnist.onnx": reader.model_path.resolve(),
     }
-    assert config["card"]["temperature"] != 1.0  # the calibrated temperature, not a default
-    messages = {"blank": BLANK_DRAWING, "cannot": CANNOT, "mostly_ink": MOSTLY_INK}
-    assert config["messages"] == messages
+    assert all(path.is_file() for path in table.values())
 
 
-def test_only_the_reader_the_runtime_and_the_model_are_served(classifier, runtime, served):
-    config = browser.browser_reader(classifier, BLANK_DRAWING, CANNOT)
-    modules = {str(browser.WEB / name) for name in READER_MODULES}
-    model = str(classifier.model_path.resolve())
-    assert {str(path) for path in served} == modules | {str(runtime), model}
-    for key, path in [
-        ("worker", browser.WORKER),
-        ("runtime", runtime / "ort.wasm.min.mjs"),
-        ("wasm", runtime / "ort-wasm-simd-threaded.wasm.gz"),
-        ("model", classifier.model_path),
-    ]:
-        assert config[key] == f"gradio_api/file={path.resolve()}"
+def test_every_module_the_worker_imports_is_in_the_table():
+    imported = set()
+    for name in browser.MODULES:
+        text = (browser.WEB / name).read_text(encoding="utf-8")
+        imported |= {line.split('"./')[1].split('"')[0] for line in text.splitlines()
+                     if line.startswith("import ") and '"./' in line}  # fmt: skip
+    assert imported <= set(browser.MODULES)
+    assert sorted(p.name for p in browser.WEB.glob("*.js")) == sorted(browser.MODULES)
 
 
-def test_without_the_runtime_the_server_reads_every_drawing(classifier, runtime, served):
+def test_the_config_names_routes_never_a_server_path(reader, runtime):
+    config = browser.browser_reader(reader, browser.files(reader), BLANK_DRAWING)
+    assert config["worker"] == "hrnn-web/worker.js"
+    assert config["runtime"] == "hrnn-web/ort.wasm.min.mjs"
+    assert config["wasm"] == "hrnn-web/ort-wasm-simd-threaded.wasm.gz"
+    assert config["model"] == "hrnn-web/hrnn_mnist.onnx"
+    assert config["input"] == "ink" and config["precision"] == "float32"
+    assert str(runtime) not in repr(config) and str(browser.WEB) not in repr(config)
+    assert str(REPO) not in repr(config) and str(reader.model_path.parent) not in repr(config)
+    for key in ("worker", "runtime", "wasm", "model"):  # relative: the page's own address
+        assert not config[key].startswith("/") and ":" not in config[key]
+
+
+def test_the_browser_words_its_answers_with_the_servers_sentences(reader, runtime):
+    facts = browser.browser_reader(reader, browser.files(reader), BLANK_DRAWING)["answer"]
+    assert facts["sentences"] == answer.SENTENCES
+    assert facts["blank"] == BLANK_DRAWING
+    assert facts["classes"] == list(reader.card.class_names)
+    assert facts["sure_at"] == reader.card.sure_at and facts["model"] == "float32"
+
+
+def test_without_the_runtime_the_server_reads_every_drawing(reader, runtime):
     (runtime / webruntime.SERVED[0]).unlink()
-    assert browser.browser_reader(classifier, BLANK_DRAWING, CANNOT) is None
-    assert served == []  # nothing extra is served either
+    assert browser.files(reader) == {}
 
 
-def test_the_switch_turns_browser_reads_off(classifier, runtime, monkeypatch):
+def test_the_switch_turns_browser_reads_off(reader, runtime, monkeypatch):
     monkeypatch.setenv(browser.SWITCH, "0")
-    assert browser.browser_reader(classifier, BLANK_DRAWING, CANNOT) is None
+    assert browser.files(reader) == {}
     fetched = []
     monkeypatch.setattr(webruntime, "ensure", lambda **kwargs: fetched.append(kwargs))
     browser.prepare()
@@ -93,3 +100,37 @@ def test_a_failed_fetch_at_startup_is_a_warning_not_a_crash(monkeypatch, caplog)
     monkeypatch.setattr(webruntime, "ensure", unavailable)
     browser.prepare()
     assert "drawings will be read on the server: could not download x: offline" in caplog.text
+
+
+@pytest.fixture
+def served(reader, runtime):
+    """The route registered as the app does, on a bare FastAPI app; (client, table)."""
+    table = browser.files(reader)
+    with gr.Blocks() as demo:
+        gr.Markdown("page")
+    demo.server_app = Starlette()
+    browser.serve(demo, table)
+    for event in demo.extra_startup_events:
+        asyncio.run(event())
+    with TestClient(demo.server_app) as client:
+        yield client, table
+
+
+def test_the_route_serves_each_file_by_name(served):
+    client, table = served
+    for name, path in table.items():
+        reply = client.get(f"/hrnn-web/{name}")
+        assert reply.status_code == 200, name
+        assert reply.content == path.read_bytes()
+        assert "content-disposition" not in reply.headers  # no file name from the server
+    assert client.get("/hrnn-web/worker.js").headers["content-type"].startswith("text/javascript")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["app.py", "guard.py", "..%2Fapp.py", "..%2F..%2Fdemo%2Fapp.py", "vendor", "reader.js", ""],
+)
+def test_the_route_serves_nothing_beside_them(served, name):
+    client, _ = served
+    assert client.get(f"/hrnn-web/{name}").status_code == 404
+    assert client.get(f"/hrnn-web/web/{name}").status_code == 404

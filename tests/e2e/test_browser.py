@@ -4,9 +4,6 @@ Only the page's own ids, data attributes and ARIA roles are used (tests/support/
 never Gradio's private DOM. Digit checks need the real model; see conftest's placeholder flag.
 """
 
-import statistics
-import time
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -30,8 +27,8 @@ from tests.support.pagedriver import (
     wait_answer,
 )
 
-LATENCY_STROKES = 10
-LATENCY_MEDIAN_MS = 500  # target p95 150 ms (bench.measure_latency); a busy 2-core box margin
+STROKES_IN_A_ROW = 10
+HANG_GUARD_MS = 30_000  # far beyond any answer: only a page that stopped answering fails
 
 
 def tool(page, name: str):
@@ -235,17 +232,12 @@ def test_dark_mode_is_intended(open_app):
     assert luminance(page, "body", "backgroundColor") < 0.25
 
 
-def test_stroke_end_to_answer_is_fast(page):
-    """A bound with a margin; the real p50/p95 over >= 100 strokes is bench.measure_latency."""
-    samples = []
-    for k in range(LATENCY_STROKES):
+def test_every_stroke_in_a_row_is_answered(page):
+    """A hang guard, not a timing: stroke end -> answer is measured by bench.measure_latency."""
+    for k in range(STROKES_IN_A_ROW):
         clear(page)
         draw(page, DIGITS["17"[k % 2]])
-        started = time.perf_counter()  # includes Playwright's round trips: an upper bound
-        wait_answer(page)
-        samples.append(1000 * (time.perf_counter() - started))
-    print(f"stroke end -> answer (driver clock): median {statistics.median(samples):.0f} ms")
-    assert statistics.median(samples) <= LATENCY_MEDIAN_MS, samples
+        assert wait_answer(page, timeout_ms=HANG_GUARD_MS)["state"] == "reading"
 
 
 def test_a_shipped_example_is_read_when_clicked(page, request):

@@ -15,7 +15,8 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from demo import guard, limits
+from demo import bodies, guard, limits
+from demo import uploads as upload_book
 from demo.guard import NOT_UPLOADED, Refused, checked_model, checked_upload
 from demo.pixels import PreprocessError
 
@@ -210,11 +211,12 @@ def call(
         **(scope or {}),
     }
     middleware = guard or limits.Limits(echo, BLOCKS)
-    middleware.app = echo
     run_async(middleware(scope, receive, send))
     status = sent[0]["status"]
     body = sent[1]["body"]
-    return status, (seen["body"] if status == 200 else json.loads(body)["detail"])
+    if status == 200:
+        return status, seen.get("body", body)
+    return status, json.loads(body)["detail"]
 
 
 def join(**fields):
@@ -378,86 +380,209 @@ def test_routes_the_page_does_not_use_are_closed(path):
     ],
 )
 def test_bodies_over_a_routes_limit_are_refused_declared_or_streamed(path, limit):
-    declared = {"content-length": str(limit + 1)}
+    kind = {"content-type": FORM}
+    declared = {"content-length": str(limit + 1), **kind}
     assert call(path, [b""], declared)[0] == 413
-    streamed = [b"x" * 65536] * (limit // 65536 + 2)
-    assert call(path, streamed)[0] == 413
-    assert call(path, [b""], {"content-length": "12abc"})[0] == 400
+    head, tail = form(b"").split(b"\r\n\r\n", 1)
+    streamed = [head + b"\r\n\r\n"] + [b"x" * 65536] * (limit // 65536 + 2)
+    assert call(path, streamed, kind)[0] == 413
+    assert call(path, [b""], {"content-length": "12abc", **kind})[0] == 400
+
+
+FORM = "multipart/form-data; boundary=XyZ"
+
+
+def form(data: bytes, parts: int = 1, boundary: str = "XyZ", name: str = "files") -> bytes:
+    """A multipart upload body as a browser sends it: `parts` files of `data`."""
+    part = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="a.png"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + b"\r\n"
+    )
+    return part * parts + f"--{boundary}--\r\n".encode()
 
 
 def test_an_upload_carries_one_file():
-    boundary = "XyZ"
-    part = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n'
-        "Content-Type: image/png\r\n\r\n0123\r\n"
-    )
-    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
-    one = (part + f"--{boundary}--\r\n").encode()
+    headers = {"content-type": FORM}
+    one = form(b"0123")
     assert call("/gradio_api/upload", [one[:50], one[50:]], headers) == (200, one)
-    three = (part * 3 + f"--{boundary}--\r\n").encode()
+    three = form(b"0123", parts=3)
     chunks = [three[i : i + 7] for i in range(0, len(three), 7)]  # delimiters split across
     assert call("/gradio_api/upload", chunks, headers) == (413, "Upload one file at a time.")
 
 
-def test_one_client_cannot_fill_the_queue(monkeypatch):
-    events = {f"e{k}": queued_from("93.184.216.34") for k in range(limits.PER_CLIENT_EVENTS)}
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "multipart/form-data; BOUNDARY=XyZ",
+        "multipart/form-data; boundary = XyZ",
+        'multipart/form-data; boundary="XyZ"',
+        "Multipart/Form-Data; Boundary=XyZ",
+        "multipart/form-data; boundary=nope; boundary=XyZ",
+        "multipart/form-data; boundary=XyZ; boundary=nope",
+        "multipart/form-data;boundary=XyZ;charset=utf-8",
+    ],
+)
+def test_no_spelling_of_the_boundary_slips_many_files_through(kind):
+    """The boundary is found as Gradio's own parser finds it, so both see the same parts."""
+    status, detail = call("/gradio_api/upload", [form(b"x", parts=999)], {"content-type": kind})
+    assert status in (400, 413), (kind, status, detail)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        form(b"x", name="other"),  # Gradio would store it and never say where
+        form(b"x", parts=0),
+        b'--XyZ\r\nContent-Disposition: form-data; name="files"\r\n\r\nx\r\n--XyZ--\r\n',
+        b"not a form at all",
+        form(b"x")[:-12],  # cut short
+    ],
+)
+def test_an_upload_that_is_not_one_file_is_refused(body):
+    status, detail = call("/gradio_api/upload", [body], {"content-type": FORM})
+    assert status == 400 and "one file in a multipart form" in detail
+
+
+def test_an_upload_needs_a_multipart_form():
+    for kind in ("application/json", "multipart/form-data", "text/plain; boundary=XyZ", ""):
+        assert call("/gradio_api/upload", [form(b"x")], {"content-type": kind})[0] == 400
+
+
+def test_forty_joins_at_once_from_one_client_admit_at_most_its_share(monkeypatch):
+    """Check and charge are one step: joins sent together cannot all pass an empty count."""
+    events = {}
     monkeypatch.setattr(QUEUE, "event_ids_to_events", events)
-    scope_from = {"client": ("93.184.216.34", 5000)}
-    status, detail = call("/gradio_api/queue/join", [join()], scope=scope_from)
-    assert status == 429 and "too many requests waiting" in detail
-    assert call("/gradio_api/queue/join", [join()], scope={"client": ("151.101.1.69", 1)})[0] == 200
+    made = iter(range(10_000))
+
+    async def queue_app(scope, receive, send):
+        await receive()
+        await asyncio.sleep(0.05)  # Gradio's push takes a moment: every join is in flight
+        event = f"event{next(made)}"
+        events[event] = SimpleNamespace(session_hash="abc123", request=None)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": json.dumps({"event_id": event}).encode()})
+
+    guard = limits.Limits(queue_app, BLOCKS)
+    body = join()
+
+    async def one(host: str) -> int:
+        sent, messages = [], [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive():
+            return messages.pop() if messages else {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join",
+                 "query_string": b"", "headers": [], "client": (host, 1)}  # fmt: skip
+        await guard(scope, receive, send)
+        return sent[0]["status"]
+
+    async def flood_then_other():
+        statuses = await asyncio.gather(*(one("93.184.216.34") for _ in range(40)))
+        again = await one("93.184.216.34")  # its events are still queued
+        other = await one("151.101.1.69")
+        events.clear()  # the queue has answered them all
+        return statuses, again, other, await one("93.184.216.34")
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        statuses, again, other, later = pool.submit(asyncio.run, flood_then_other()).result()
+    assert statuses.count(200) == limits.PER_CLIENT_EVENTS
+    assert statuses.count(429) == 40 - limits.PER_CLIENT_EVENTS
+    assert (again, other, later) == (429, 200, 200)
 
 
-def test_behind_a_private_proxy_the_client_is_the_last_forwarded_address():
-    assert (
-        limits.client_key(("10.0.0.2", 1), {b"x-forwarded-for": b"1.2.3.4, 5.6.7.8"}) == "5.6.7.8"
-    )
-    assert limits.client_key(("127.0.0.1", 1), {}) == "127.0.0.1"
-    # a client reaching us directly cannot claim to be someone else
-    assert (
-        limits.client_key(("93.184.216.34", 1), {b"x-forwarded-for": b"5.6.7.8"}) == "93.184.216.34"
-    )
-    assert limits.client_key(None, {}) == "?"
+def storing(paths=None):
+    """A stand-in for Gradio's upload route: stores each body under its content, says where."""
+
+    async def store(scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        path = f"/tmp/gradio/{hash(body) & 0xFFFFFF:x}/a.png"
+        if paths is not None:
+            paths.append(path)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": json.dumps([path]).encode()})
+
+    return store
+
+
+def upload_as(who: dict, fill: bytes, shared, size: int = 60_000) -> tuple[int, str]:
+    body = form(fill * size)
+    headers = {"content-type": FORM, "content-length": str(len(body))}
+    return call("/gradio_api/upload", [body], headers, scope=who, guard=shared)
 
 
 def test_uploads_on_disk_are_bounded_per_client_and_in_all(monkeypatch):
-    monkeypatch.setattr(limits, "CLIENT_UPLOAD_BYTES", 100_000)
-    monkeypatch.setattr(limits, "ALL_UPLOAD_BYTES", 150_000)
-    shared = limits.Limits(None, BLOCKS)
-    body = [b"x" * 60_000]
+    monkeypatch.setattr(limits, "CLIENT_UPLOAD_BYTES", 150_000)
+    monkeypatch.setattr(limits, "ALL_UPLOAD_BYTES", 260_000)
+    shared = limits.Limits(storing(), BLOCKS)
     alice, bob, carol = ({"client": (ip, 1)} for ip in ("93.184.216.34", "8.8.8.8", "1.1.1.1"))
-    assert call("/gradio_api/upload", body, scope=alice, guard=shared)[0] == 200
-    assert call("/gradio_api/upload", body, scope=alice, guard=shared)[0] == 200
-    status, detail = call("/gradio_api/upload", body, scope=alice, guard=shared)
+    assert upload_as(alice, b"a", shared)[0] == 200
+    status, detail = upload_as(alice, b"b", shared)  # 76 kB charged + 60 kB reserved
+    assert status == 200
+    status, detail = upload_as(alice, b"c", shared)
     assert status == 429 and "uploaded a lot" in detail
-    assert call("/gradio_api/upload", body, scope=bob, guard=shared)[0] == 200
-    status, detail = call("/gradio_api/upload", body, scope=carol, guard=shared)
+    assert upload_as(bob, b"d", shared)[0] == 200
+    status, detail = upload_as(carol, b"e", shared)
     assert status == 503 and "all the uploads it can" in detail
     # a window later, the disk has been swept and uploads are welcome again
     later = time.monotonic() + limits.UPLOAD_WINDOW + 120
-    monkeypatch.setattr(limits.time, "monotonic", lambda: later)
-    assert call("/gradio_api/upload", body, scope=carol, guard=shared)[0] == 200
+    monkeypatch.setattr(upload_book.time, "monotonic", lambda: later)
+    assert upload_as(carol, b"e", shared)[0] == 200
+
+
+def test_identical_uploads_cost_their_bytes_once_and_every_file_something():
+    paths = []
+    shared = limits.Limits(storing(paths), BLOCKS)
+    for _ in range(3):
+        assert upload_as({}, b"z", shared)[0] == 200
+    assert len(set(paths)) == 1 and len(paths) == 3
+    size = len(b"z" * 60_000)
+    assert shared.book.used("unknown") == size + 3 * limits.MIN_UPLOAD_CHARGE  # no peer: unknown
 
 
 def test_tiny_uploads_still_cost_something(monkeypatch):
-    monkeypatch.setattr(limits, "CLIENT_UPLOAD_BYTES", 3 * limits.MIN_UPLOAD_CHARGE)
-    shared = limits.Limits(None, BLOCKS)
-    statuses = [call("/gradio_api/upload", [b"x"], guard=shared)[0] for _ in range(4)]
-    assert statuses == [200, 200, 200, 429]
+    monkeypatch.setattr(limits, "CLIENT_UPLOAD_BYTES", 4 * limits.MIN_UPLOAD_CHARGE)
+    shared = limits.Limits(storing(), BLOCKS)
+    statuses = [upload_as({}, bytes([k]), shared, size=1)[0] for k in range(4)]
+    assert statuses == [200, 200, 200, 429]  # 3 files of 16 KiB + 1 byte, then a 4th over
 
 
-@pytest.mark.parametrize(("idle", "total"), [(0.05, 60.0), (60.0, 0.05)])
-def test_a_trickling_body_is_dropped(monkeypatch, idle, total):
-    monkeypatch.setattr(limits, "BODY_IDLE_SECONDS", idle)
-    monkeypatch.setattr(limits, "BODY_SECONDS", total)
+def test_an_upload_of_unknown_length_reserves_the_largest_one(monkeypatch):
+    monkeypatch.setattr(limits, "CLIENT_UPLOAD_BYTES", limits.UPLOAD_BODY - 1)
+    shared = limits.Limits(storing(), BLOCKS)
+    status, detail = call("/gradio_api/upload", [form(b"x")], {"content-type": FORM}, guard=shared)
+    assert status == 429 and "uploaded a lot" in detail
+
+
+@pytest.mark.parametrize(
+    ("idle", "total", "grace"), [(0.05, 60.0, 60.0), (60.0, 0.05, 60.0), (60.0, 60.0, 0.05)]
+)
+def test_a_trickling_body_is_dropped(monkeypatch, idle, total, grace):
+    """A stall, an overdue body, and a steady trickle below the pace each end in a 408."""
+    monkeypatch.setattr(bodies, "BODY_IDLE_SECONDS", idle)
+    monkeypatch.setattr(bodies, "BODY_SECONDS", total)
+    monkeypatch.setattr(bodies, "BODY_GRACE", grace)
+    kind = {"content-type": FORM}
     for route in ("/gradio_api/queue/join", "/gradio_api/upload", "/gradio_api/cancel"):
-        status, detail = call(route, [b"{", b"", b"}"], delay=0.03 if total < 1 else 0.2)
-        assert status == 408 and "too slowly" in detail
+        chunks = [b"{", b"", b"}"] if route != "/gradio_api/upload" else [b"-", b"-", b"X"]
+        status, detail = call(route, chunks, kind, delay=0.03 if min(total, grace) < 1 else 0.2)
+        assert status == 408 and "too slowly" in detail, (route, status, detail)
 
 
 def test_a_stream_may_wait_for_a_disconnect_as_long_as_it_likes(monkeypatch):
     """After the body, receive() is how Starlette hears a client leave: no timeout there."""
-    monkeypatch.setattr(limits, "BODY_IDLE_SECONDS", 0.05)
+    monkeypatch.setattr(bodies, "BODY_IDLE_SECONDS", 0.05)
     sent = []
 
     async def stream(scope, receive, send):

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 HOPS_ENV = "HRNN_PROXY_HOPS"
 DEFAULT_HOPS = 1  # one trusted reverse proxy (the hosting platform's), only from private peers
 MAX_HOPS = 8
+PRUNE_EVERY = 1024  # admissions between sweeps of every client's lapsed holdings
 IPV6_PREFIX = 64  # an IPv6 visitor holds a whole /64: one key for all of it
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -88,9 +89,14 @@ class Ledger:
         self.lock = threading.Lock()
         self.pending: dict[str, int] = {}  # client -> admitted, not yet resolved
         self.held: dict[str, set[str]] = {}  # client -> ids still held
+        self.admitted = 0
 
     def admit(self, client: str, cap: int, alive=None) -> bool:
         with self.lock:
+            self.admitted += 1
+            if alive is not None and self.admitted % PRUNE_EVERY == 0:
+                for other in list(self.held):  # clients that never came back
+                    self._store(other, {ident for ident in self.held[other] if alive(ident)})
             held = self.held.get(client, set())
             if alive is not None:
                 held = {ident for ident in held if alive(ident)}

@@ -99,3 +99,14 @@ def test_the_ledger_lets_held_ids_lapse_when_the_server_forgets_them():
     assert ledger.admit(VISITOR, 2, alive=live.__contains__)
     ledger.resolve(VISITOR, None)  # refused downstream: holds nothing
     assert ledger.count(VISITOR) == 1
+
+
+def test_the_ledger_forgets_clients_that_never_come_back(monkeypatch):
+    monkeypatch.setattr(clients, "PRUNE_EVERY", 10)
+    ledger, live = Ledger(), set()
+    for k in range(9):
+        assert ledger.admit(f"192.0.2.{k}", 8, alive=live.__contains__)
+        ledger.resolve(f"192.0.2.{k}", f"event{k}")  # answered, then forgotten by the server
+    assert len(ledger.held) == 9
+    ledger.admit(VISITOR, 8, alive=live.__contains__)
+    assert ledger.held == {}

@@ -13,7 +13,8 @@ import threading
 import time
 from collections import Counter, deque
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+# python-multipart's parser and header reader, exactly as Gradio's upload route imports them
+from gradio.route_utils import MultipartParser, parse_options_header
 
 from demo.bodies import Rejected
 

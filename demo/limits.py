@@ -59,7 +59,7 @@ class Limits:
         self.reading: dict[str, int] = {}  # client -> reads outside the queue in flight
         self.uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
         self.book = UploadBook(
-            UPLOAD_WINDOW, CLIENT_UPLOAD_BYTES, ALL_UPLOAD_BYTES, PER_CLIENT_UPLOADS,
+            UPLOAD_WINDOW, FILE_LIFETIME, CLIENT_UPLOAD_BYTES, ALL_UPLOAD_BYTES, PER_CLIENT_UPLOADS,
             UPLOADS_RECEIVING,
         )  # fmt: skip
 

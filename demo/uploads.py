@@ -109,8 +109,21 @@ class UploadBook:
     Every method runs under one lock and awaits nothing, so admission cannot race.
     """
 
-    def __init__(self, window: float, per_client: int, total: int, at_once: int, receiving: int):
-        self.window, self.per_client, self.total = window, per_client, total
+    def __init__(
+        self,
+        window: float,
+        lifetime: float,
+        per_client: int,
+        total: int,
+        at_once: int,
+        receiving: int,
+    ):
+        self.window, self.lifetime, self.per_client, self.total = (
+            window,
+            lifetime,
+            per_client,
+            total,
+        )
         self.at_once, self.receiving = at_once, receiving
         self.lock = threading.Lock()
         self.charges: deque[tuple[float, str, int]] = deque()  # (when, client, bytes)
@@ -145,7 +158,8 @@ class UploadBook:
             if not mine:
                 self.reserved.pop(client, None)
             for path, size in stored:
-                fresh = path not in self.stored
+                # bytes are charged again once Gradio may have deleted the earlier copy
+                fresh = now - self.stored.get(path, -self.lifetime) >= self.lifetime
                 cost = MIN_UPLOAD_CHARGE + (size if fresh else 0)
                 self.charges.append((now, client, cost))
                 self.by_client[client] += cost
@@ -163,5 +177,5 @@ class UploadBook:
             self.by_client[client] -= cost
             if self.by_client[client] <= 0:
                 del self.by_client[client]
-        for path in [p for p, when in self.stored.items() if now - when >= self.window]:
+        for path in [p for p, when in self.stored.items() if now - when >= self.lifetime]:
             del self.stored[path]

@@ -358,6 +358,18 @@ def test_forty_joins_at_once_admit_one_share_and_others_still_join(app, client):
     served(client)
 
 
+def test_an_ipv6_visitor_gets_one_share_for_its_whole_64(app, client):
+    data = [digit_payload(client), "float32"]
+    statuses = crowds.joins_at_once(
+        app.url, 40, lambda k: {"X-Forwarded-For": f"2001:db8:40:1::{k + 1:x}"}, data
+    )
+    STATUSES.extend(statuses)
+    assert statuses.count(200) <= limits.PER_CLIENT_EVENTS, statuses
+    with visitor("2001:db8:40:2::1", app) as neighbour:  # the next /64 is someone else
+        assert attacks.post_json(neighbour, "call/classify", {"data": data}).status_code == 200
+    served(client)
+
+
 def test_slow_upload_bodies_hold_nobody_else_up(app, client):
     """Eight sockets trickling a byte every 8 s: a visitor's upload goes straight through."""
     with crowds.SlowUploads(app.url, 8, pace=8.0) as slow, visitor("203.0.113.50", app) as other:

@@ -80,7 +80,7 @@ def serve(demo: gr.Blocks, **launch_kwargs) -> None:
     """
     global _served
     try:
-        hops = clients.proxy_hops()  # read once, before any request: a bad value stops the start
+        hops = clients.proxy_hops()  # read before any request: a bad value is refused at start
     except ValueError as error:
         raise SystemExit(str(error)) from None
     tune_malloc()

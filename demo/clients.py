@@ -58,8 +58,14 @@ def client_key(peer: tuple | None, headers: Iterable[tuple[bytes, bytes]], hops:
 
 
 def _address(text: str) -> Address | None:
+    """An address as proxies write it: bare, [IPv6], or with a port (1.2.3.4:80, [::1]:80)."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
     try:
-        address = ipaddress.ip_address(text.strip().strip("[]"))
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     mapped = getattr(address, "ipv4_mapped", None)

@@ -61,6 +61,12 @@ def test_an_ipv6_visitor_is_keyed_on_its_64_block():
     assert client_key(("10.0.0.2", 1), xff("[2001:db8::1]"), 1) == "2001:db8::/64"
 
 
+def test_addresses_written_with_a_port_are_read_without_it():
+    assert client_key(("10.0.0.2", 1), xff(f"{VISITOR}:51234"), 1) == VISITOR
+    assert client_key(("10.0.0.2", 1), xff("[2001:db8:1:2::5]:443"), 1) == "2001:db8:1:2::/64"
+    assert client_key(("10.0.0.2", 1), xff("1.2.3.4:x:y"), 1) == "10.0.0.2"
+
+
 def test_the_number_of_hops_comes_from_the_environment(monkeypatch):
     monkeypatch.delenv(clients.HOPS_ENV, raising=False)
     assert clients.proxy_hops() == clients.DEFAULT_HOPS == 1

@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
 
 import gradio as gr
 
-from demo import browser, guard
+from demo import browser, guard, webruntime
 from demo.answer import answer_view, empty, refusal, shown
 from demo.canvas import ink_canvas, ink_plane, ink_png
 from demo.photo import photo_ink
@@ -195,5 +195,6 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    browser.prepare()  # onnxruntime-web for reads in the browser; without it the server reads
+    if browser.enabled():  # onnxruntime-web, fetched behind the page: until then the server reads
+        webruntime.fetch_in_background()
     guard.serve(build_demo(), css=CSS, footer_links=["api", "gradio"])

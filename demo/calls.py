@@ -14,36 +14,31 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from gradio_client import utils as client_utils
 
+from demo.bodies import Rejected
+
 MAX_DATA_ITEMS = 8  # the page's events take at most 3 inputs
 SESSION_HASH = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DIRECT = ("/run/", "/api/")  # events that skip the queue by design: examples, drawing reads
 NOT_UPLOADED = "This page reads only files uploaded to it; please upload the image again."
-
-
-class Rejected(Exception):
-    """A call the page would never make: an HTTP status and one sentence."""
-
-    def __init__(self, status: int, sentence: str):
-        super().__init__(sentence)
-        self.status, self.sentence = status, sentence
+MAX_JSON_DEPTH = 32  # the page's calls nest 4 deep; deeper JSON is refused, never recursed into
+TOO_DEEP = "The request body is nested too deeply."
+_API_INFO: dict[int, dict] = {}
+__all__ = ["Rejected", "check_call", "check_depth", "known_stream"]
 
 
 def check_call(route: str, body: bytes, blocks: gr.Blocks) -> None:
     """Raise Rejected unless `body` names an event this route may reach, with fitting inputs."""
-    try:
-        call = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Rejected(422, "The request body is not valid JSON.") from None
+    call = parse(body)
     if not isinstance(call, dict):
         raise Rejected(422, "The request body must be a JSON object.")
     if route.startswith("/call/"):
         name = route.removeprefix("/call/").removeprefix("v2/").strip("/")
         public = [fn for fn in blocks.fns.values() if fn.api_visibility == "public"]
         fn = next((fn for fn in public if fn.api_name == name), None)
-        if fn is None:
+        if fn is None or "/" in name:
             raise Rejected(404, "No such endpoint.")
         if route.startswith("/call/v2/"):
-            return  # named parameters: Gradio maps them onto the endpoint's own inputs
+            call = {"data": _named(call, _parameters(blocks, name))}
     else:
         fn = _event(route, call, blocks)
     data = call.get("data")
@@ -53,6 +48,72 @@ def check_call(route: str, body: bytes, blocks: gr.Blocks) -> None:
         _check_inputs(fn, data)
     else:
         _check_direct_inputs(fn, data)
+
+
+def parse(body: bytes) -> object:
+    """The JSON value of a body, refused (422) when it is not JSON or nests too deeply."""
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise Rejected(422, TOO_DEEP) from None
+    except (ValueError, UnicodeDecodeError):
+        raise Rejected(422, "The request body is not valid JSON.") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise Rejected(422, TOO_DEEP)
+    return value
+
+
+def check_depth(body: bytes) -> None:
+    """Any other route's body: too deep a JSON value is a 422 before Gradio parses it."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return
+    try:
+        parse(body)
+    except Rejected as refusal:
+        if refusal.sentence == TOO_DEEP:
+            raise
+        # not JSON at all: Gradio answers that itself, with a 4xx
+
+
+def json_depth(value: object) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (iteratively: no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _named(call: dict, parameters: list[dict]) -> list:
+    """A /call/v2 body (inputs by parameter name) as the list of inputs Gradio would build."""
+    names = [p.get("parameter_name") for p in parameters]
+    unknown = sorted(str(key) for key in call if key not in names and key != "oauth_token")
+    if unknown:
+        raise Rejected(422, f"Unknown parameter {unknown[0][:40]!r}; this endpoint takes {names}.")
+    data = []
+    for parameter in parameters:
+        name = parameter.get("parameter_name")
+        if name in call:
+            data.append(call[name])
+        elif parameter.get("parameter_has_default"):
+            data.append(parameter.get("parameter_default"))
+        else:
+            raise Rejected(422, f"The parameter {name!r} is required.")
+    return data
+
+
+def _parameters(blocks: gr.Blocks, name: str) -> list[dict]:
+    return _api_info(blocks)["named_endpoints"].get("/" + name, {}).get("parameters", [])
+
+
+def _api_info(blocks: gr.Blocks) -> dict:
+    """The endpoints' parameters as Gradio documents them (built once per app)."""
+    if id(blocks) not in _API_INFO:
+        _API_INFO[id(blocks)] = blocks.get_api_info()
+    return _API_INFO[id(blocks)]
 
 
 def known_stream(route: str, scope: dict, blocks: gr.Blocks) -> bool:

@@ -16,6 +16,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from starlette.middleware import Middleware
 
+from demo import clients
 from demo.calls import NOT_UPLOADED
 from demo.limits import FILE_LIFETIME, MAX_FILE_BYTES, SWEEP_EVERY, Limits, tune_malloc
 from demo.pixels import PreprocessError
@@ -78,6 +79,10 @@ def serve(demo: gr.Blocks, **launch_kwargs) -> None:
     launch_kwargs are overridden, not merged.
     """
     global _served
+    try:
+        hops = clients.proxy_hops()  # read before any request: a bad value is refused at start
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
     tune_malloc()
     demo.api_open = False  # /run and /api answer 404 for queued events: the queue is the way in
     queue = demo._queue
@@ -103,7 +108,7 @@ def serve(demo: gr.Blocks, **launch_kwargs) -> None:
         allowed_paths=[],
         auth=None,
         app_kwargs={
-            "middleware": [Middleware(Limits, blocks=demo)],
+            "middleware": [Middleware(Limits, blocks=demo, hops=hops)],
             "docs_url": None,
             "redoc_url": None,
             "openapi_url": None,

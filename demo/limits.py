@@ -8,25 +8,24 @@ and /run bodies go through demo.calls before Gradio sees them: a 4xx sentence, n
 import asyncio
 import contextlib
 import ctypes
-import ipaddress
 import json
-import re
-import time
-from collections import Counter
 
 import gradio as gr
 
-from demo.calls import DIRECT, Rejected, check_call, known_stream
+from demo import bodies, clients
+from demo.bodies import Rejected, answer, counting, read_all, replay, replay_file
+from demo.calls import DIRECT, check_call, check_depth, known_stream
 from demo.pixels import MAX_FILE_BYTES  # one phone photo (~3-8 MB JPEG) with room to spare
+from demo.uploads import MIN_UPLOAD_CHARGE, OneFile, UploadBook
 
 PREFIX = "/gradio_api"
 UPLOAD_BODY = MAX_FILE_BYTES + 64 * 2**10  # the file plus multipart headers
 JOIN_BODY = 512 * 2**10  # a 280x280 ink PNG as a data URL is a few kB; 512 KiB caps any drawing
 SMALL_BODY = 16 * 2**10  # every other route (cancel, heartbeat, component calls)
-MAX_PARTS = 2  # one file per upload request (Gradio's parser would take 1,000)
-UPLOADS_AT_ONCE = 8  # uploads in flight (each streams to disk); more wait ...
+UPLOADS_AT_ONCE = 8  # whole bodies handed to Gradio's parser at once; more wait ...
 UPLOAD_WAIT = 10.0  # ... this long for a turn, then are told the server is busy
-PER_CLIENT_UPLOADS = 4  # one client's uploads in flight
+UPLOADS_RECEIVING = 32  # upload bodies arriving at once, in all (each spooled, then parsed)
+PER_CLIENT_UPLOADS = 4  # one client's uploads in flight (arriving, waiting or parsed)
 PER_CLIENT_EVENTS = 8  # one client's events waiting or running (the queue holds 32)
 DIRECT_AT_ONCE = 4  # drawing reads outside the queue (each ~5-10 ms of CPU); more wait ...
 DIRECT_WAIT = 2.0  # ... this long for a turn, then are told the server is busy
@@ -35,13 +34,14 @@ FILE_LIFETIME, SWEEP_EVERY = 600, 300  # uploads older than 10 min go, swept eve
 UPLOAD_WINDOW = FILE_LIFETIME + SWEEP_EVERY  # ... so the disk holds at most this window's uploads
 CLIENT_UPLOAD_BYTES = 150 * 2**20  # one client's uploads per window (~150 phone photos)
 ALL_UPLOAD_BYTES = 2**30  # everyone's uploads per window: the most the disk ever holds
-MIN_UPLOAD_CHARGE = 16 * 2**10  # an upload costs at least this (a file and a folder on disk)
-BODY_IDLE_SECONDS = 10.0  # a body that stalls this long between chunks is dropped (slowloris)
-BODY_SECONDS = 60.0  # and every body must be complete this long after it starts
-CLOSED = ("/deep_link", "/run-history", "/runs", "/mcp", "/proxy=")
+# routes the page never uses: closed before Gradio sees them (/stream/ would let anyone replace
+# a queued event's inputs unchecked; openapi.json describes the API the page keeps closed)
+CLOSED = ("/deep_link", "/run-history", "/runs", "/mcp", "/proxy=", "/stream/", "/openapi.json")
+CLOSED += ("/process_recording", "/vibe-", "/undo-vibe-", "/dev/", "/login", "/logout")
 QUEUED = ("/queue/join", "/call/")
-UPLOAD_SHARE = (PER_CLIENT_UPLOADS, "You are uploading too many files at once; please wait.")
+BUSY = "The server is busy; please try again in a moment."
 DIRECT_SHARE = (PER_CLIENT_DIRECT, "You have too many reads in flight; please wait for answers.")
+ECHOED = (403, 404, 405)  # Gradio's refusals that may repeat the path asked for
 # glibc: buffers over MMAP_THRESHOLD go back to the system when freed; the heap's free top is
 # trimmed past TRIM_THRESHOLD, which must exceed what one read frees (a 280x280 drawing's work
 # arrays): at 1 MiB every read faulted its memory in afresh (python -m bench.allocator)
@@ -51,13 +51,17 @@ MMAP_THRESHOLD, TRIM_THRESHOLD = 256 * 2**10, 8 * 2**20
 class Limits:
     """ASGI middleware enforcing the table above; `blocks` is the app whose events are checked."""
 
-    def __init__(self, app, blocks: gr.Blocks):
+    def __init__(self, app, blocks: gr.Blocks, hops: int | None = None):
         self.app, self.blocks = app, blocks
-        self.uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
-        self.uploading: dict[str, int] = {}  # client -> uploads in flight
+        self.hops = clients.proxy_hops() if hops is None else hops
+        self.events = clients.Ledger()  # client -> queued events, charged when admitted
         self.direct = asyncio.Semaphore(DIRECT_AT_ONCE)
         self.reading: dict[str, int] = {}  # client -> reads outside the queue in flight
-        self.uploaded: dict[int, Counter] = {}  # minute -> client -> bytes taken in
+        self.uploads = asyncio.Semaphore(UPLOADS_AT_ONCE)
+        self.book = UploadBook(
+            UPLOAD_WINDOW, FILE_LIFETIME, CLIENT_UPLOAD_BYTES, ALL_UPLOAD_BYTES, PER_CLIENT_UPLOADS,
+            UPLOADS_RECEIVING,
+        )  # fmt: skip
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -70,61 +74,130 @@ class Limits:
             await send(message)
 
         try:
-            route = _route(scope["path"])
-            if route.startswith(CLOSED):
-                raise Rejected(404, "Not found.")
-            headers = dict(scope["headers"])
-            limit = _limit(route)
-            _check_length(headers, limit)
-            if not known_stream(route, scope, self.blocks):
-                raise Rejected(404, "No such session or event.")  # Gradio aborts such streams
-            if route.startswith(QUEUED + DIRECT) and scope["method"] == "POST":
-                client = client_key(scope.get("client"), headers)
-                if route.startswith(QUEUED):
-                    self._check_share(client)
-                body = await _read_all(receive, limit)
-                check_call(route, body, self.blocks)
-                if route.startswith(QUEUED):
-                    return await self.app(scope, _replay(body, receive), tracked_send)
-                # Outside the queue (a drawing's read): bounded here instead, per client and all.
-                async with _turn(self.direct, self.reading, client, DIRECT_SHARE, DIRECT_WAIT):
-                    return await self.app(scope, _replay(body, receive), tracked_send)
-            if route == "/upload":
-                counted = _counting(receive, limit, _boundary(headers))
-                return await self._upload(scope, counted, tracked_send, headers)
-            return await self.app(scope, _counting(receive, limit, None), tracked_send)
+            await self._route(scope, receive, tracked_send)
         except Rejected as refusal:
             if not started:
-                await _answer(send, refusal.status, refusal.sentence)
+                await answer(send, refusal.status, refusal.sentence)
 
-    def _check_share(self, client: str) -> None:
-        """One client may have PER_CLIENT_EVENTS events waiting or running, not the whole queue."""
-        events = list(self.blocks._queue.event_ids_to_events.values())
-        mine = sum(1 for event in events if _event_client(event) == client)
-        if mine >= PER_CLIENT_EVENTS:
+    async def _route(self, scope, receive, send) -> None:
+        path = scope.get("path", "")
+        if "\0" in path or "\0" in scope.get("query_string", b"").decode("latin-1"):
+            raise Rejected(400, "The address holds a NUL character.")
+        route = _route(path)
+        if route.startswith(CLOSED):
+            raise Rejected(404, "Not found.")
+        limit = _limit(route)
+        _check_length(scope["headers"], limit)
+        if not known_stream(route, scope, self.blocks):
+            raise Rejected(404, "No such session or event.")  # Gradio aborts such streams
+        client = clients.client_key(scope.get("client"), scope["headers"], self.hops)
+        if route == "/upload" and scope["method"] == "POST":
+            return await self._upload(scope, receive, send, client)
+        if route.startswith(QUEUED + DIRECT) and scope["method"] == "POST":
+            if route.startswith(QUEUED):
+                return await self._join(scope, receive, send, client, route, limit)
+            body = await read_all(receive, limit)
+            check_call(route, body, self.blocks)
+            # Outside the queue (a drawing's read): bounded here instead, per client and all.
+            async with _turn(self.direct, self.reading, client, DIRECT_SHARE, DIRECT_WAIT):
+                return await self.app(scope, replay(body, receive), send)
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            body = await read_all(receive, limit)
+            check_depth(body)
+            return await self.app(scope, replay(body, receive), _quiet(send))
+        return await self.app(scope, counting(receive, limit), _quiet(send))
+
+    async def _join(self, scope, receive, send, client: str, route: str, limit: int) -> None:
+        """A queued event, charged to its client in the same step that checks its share."""
+        queue = self.blocks._queue
+        alive = lambda event: event in queue.event_ids_to_events  # noqa: E731
+        if not self.events.admit(client, PER_CLIENT_EVENTS, alive):
             raise Rejected(429, "You have too many requests waiting; please wait for the answers.")
+        event, reply = None, bytearray()
 
-    async def _upload(self, scope, receive, send, headers: dict) -> None:
-        """Uploads take one of UPLOADS_AT_ONCE slots, at most PER_CLIENT_UPLOADS per client."""
-        client = client_key(scope.get("client"), headers)
-        self._check_disk(client)
-        async with _turn(self.uploads, self.uploading, client, UPLOAD_SHARE, UPLOAD_WAIT):
-            try:
-                return await self.app(scope, receive, send)
-            finally:
-                minute = int(time.monotonic() // 60)
-                taken = self.uploaded.setdefault(minute, Counter())
-                taken[client] += max(receive.size, MIN_UPLOAD_CHARGE)
+        async def watched(message):
+            if message["type"] == "http.response.body" and len(reply) < 4096:
+                reply.extend(message.get("body", b""))
+            await send(message)
 
-    def _check_disk(self, client: str) -> None:
-        """Uploads stay on disk up to UPLOAD_WINDOW: bound one client's share and everyone's."""
-        oldest = int((time.monotonic() - UPLOAD_WINDOW) // 60)
-        for minute in [m for m in self.uploaded if m < oldest]:
-            del self.uploaded[minute]
-        if sum(sum(c.values()) for c in self.uploaded.values()) >= ALL_UPLOAD_BYTES:
-            raise Rejected(503, "The server has taken all the uploads it can for now; try later.")
-        if sum(c[client] for c in self.uploaded.values()) >= CLIENT_UPLOAD_BYTES:
-            raise Rejected(429, "You have uploaded a lot in the last minutes; please wait a while.")
+        try:
+            body = await read_all(receive, limit)
+            check_call(route, body, self.blocks)
+            await self.app(scope, replay(body, receive), watched)
+            event = _event_id(bytes(reply))
+        finally:
+            self.events.resolve(client, event)
+
+    async def _upload(self, scope, receive, send, client: str) -> None:
+        """Admitted and reserved at once; received whole; parsed by Gradio in one of few turns."""
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        reserve = max(int(declared) if declared.isdigit() else UPLOAD_BODY, MIN_UPLOAD_CHARGE)
+        form = OneFile(headers.get(b"content-type", b""))
+        self.book.admit(client, reserve)
+        stored: list[tuple[str, int]] = []
+        try:
+            with await bodies.spool(receive, UPLOAD_BODY, form.feed) as body:
+                size = form.check_complete()
+                paths = await self._parse(scope, replay_file(body, receive), send)
+                stored = [(path, size) for path in paths]
+        finally:
+            self.book.settle(client, reserve, stored)
+
+    async def _parse(self, scope, receive, send) -> list[str]:
+        """Gradio's upload route on a whole body, in one of UPLOADS_AT_ONCE turns; its paths."""
+        reply, status = bytearray(), 0
+
+        async def watched(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif len(reply) < 65536:
+                reply.extend(message.get("body", b""))
+            await send(message)
+
+        try:
+            await asyncio.wait_for(self.uploads.acquire(), UPLOAD_WAIT)
+        except asyncio.TimeoutError:
+            raise Rejected(503, BUSY) from None
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            self.uploads.release()
+        return _paths(bytes(reply)) if status == 200 else []
+
+
+def _quiet(send):
+    """Gradio's 403/404/405 may echo the path asked for: those become one fixed sentence."""
+    swapped = False
+
+    async def quiet(message):
+        nonlocal swapped
+        if message["type"] == "http.response.start" and message["status"] in ECHOED:
+            swapped = True
+            sentence = "Not found." if message["status"] != 403 else "Not allowed."
+            return await answer(send, message["status"], sentence)
+        if swapped:
+            return None  # the original body is dropped
+        return await send(message)
+
+    return quiet
+
+
+def _event_id(reply: bytes) -> str | None:
+    try:
+        event = json.loads(reply).get("event_id")
+    except (ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return event if isinstance(event, str) else None
+
+
+def _paths(reply: bytes) -> list[str]:
+    try:
+        paths = json.loads(reply)
+    except (ValueError, UnicodeDecodeError):
+        return []
+    return [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
 
 
 @contextlib.asynccontextmanager
@@ -141,7 +214,7 @@ async def _turn(shared: asyncio.Semaphore, mine: dict, client: str, share: tuple
         try:
             await asyncio.wait_for(shared.acquire(), wait)
         except asyncio.TimeoutError:
-            raise Rejected(503, "The server is busy; please try again in a moment.") from None
+            raise Rejected(503, BUSY) from None
         try:
             yield
         finally:
@@ -150,30 +223,6 @@ async def _turn(shared: asyncio.Semaphore, mine: dict, client: str, share: tuple
         mine[client] -= 1
         if not mine[client]:
             del mine[client]
-
-
-def client_key(peer: tuple | None, headers) -> str:
-    """Who is asking: the peer, or the address a proxy on a private network appended last.
-
-    The last X-Forwarded-For entry is the one the nearest proxy wrote; earlier ones are the
-    client's own claims. A client reaching us directly cannot pose as someone else.
-    """
-    host = peer[0] if peer else "?"
-    forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1").strip()
-    try:
-        private = ipaddress.ip_address(host).is_private
-    except ValueError:
-        private = False
-    return forwarded.split(",")[-1].strip() if private and forwarded else host
-
-
-def _event_client(event) -> str | None:
-    request = getattr(event, "request", None)
-    if request is None:
-        return None
-    peer = (request.client.host, 0) if getattr(request, "client", None) else None
-    headers = {k.encode("latin-1"): v.encode("latin-1") for k, v in request.headers.items()}
-    return client_key(peer, headers)
 
 
 def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD) -> None:
@@ -203,99 +252,11 @@ def _limit(route: str) -> int:
     return JOIN_BODY if route.startswith(QUEUED + DIRECT) else SMALL_BODY
 
 
-def _check_length(headers: dict, limit: int) -> None:
-    raw = headers.get(b"content-length")
-    if raw is None:
+def _check_length(headers: list, limit: int) -> None:
+    lengths = [value for name, value in headers if name.lower() == b"content-length"]
+    if not lengths:
         return
-    if not raw.isdigit():
+    if len(set(lengths)) > 1 or not lengths[0].isdigit():
         raise Rejected(400, "The request has an invalid Content-Length.")
-    if int(raw) > limit:
-        raise Rejected(413, f"The request is larger than this route accepts ({limit} bytes).")
-
-
-def _deadline() -> float:
-    return asyncio.get_running_loop().time() + BODY_SECONDS
-
-
-async def _next(receive, deadline: float) -> dict:
-    """The next body message, or 408 when it stalls or the whole body is overdue."""
-    left = min(BODY_IDLE_SECONDS, deadline - asyncio.get_running_loop().time())
-    try:
-        if left <= 0:
-            raise asyncio.TimeoutError
-        return await asyncio.wait_for(receive(), left)
-    except asyncio.TimeoutError:
-        raise Rejected(408, "The request body arrived too slowly.") from None
-
-
-async def _read_all(receive, limit: int) -> bytes:
-    chunks, size, deadline = [], 0, _deadline()
-    while True:
-        message = await _next(receive, deadline)
-        if message["type"] == "http.disconnect":
-            raise Rejected(400, "The client went away.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(413, f"The request is larger than this route accepts ({limit} bytes).")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes, receive):
-    """Hand the checked body on once, then pass the client's own messages (disconnects)."""
-    sent = False
-
-    async def replayed():
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replayed
-
-
-def _counting(receive, limit: int, boundary: bytes | None):
-    """receive() that refuses past `limit` bytes or (multipart) past MAX_PARTS parts.
-
-    Once the body is complete, messages pass untimed: streams wait on receive() for a disconnect.
-    """
-    size, parts, tail, deadline, done = 0, 0, b"", None, False
-
-    async def counted():
-        nonlocal size, parts, tail, deadline, done
-        if done:
-            return await receive()
-        deadline = deadline or _deadline()
-        message = await _next(receive, deadline)
-        done = message["type"] != "http.request" or not message.get("more_body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(413, f"The request is larger than this route accepts ({limit} bytes).")
-        counted.size = size
-        if boundary:
-            window = tail + chunk
-            parts += window.count(boundary) - tail.count(boundary)
-            tail = window[-len(boundary) + 1 :] if len(boundary) > 1 else b""
-            if parts > MAX_PARTS:  # the closing delimiter counts once too
-                raise Rejected(413, "Upload one file at a time.")
-        return message
-
-    counted.size = 0
-    return counted
-
-
-def _boundary(headers: dict) -> bytes | None:
-    kind = headers.get(b"content-type", b"").decode("latin-1")
-    match = re.search(r'boundary="?([^";]+)"?', kind)
-    return ("--" + match.group(1)).encode("latin-1") if match else None
-
-
-async def _answer(send, status: int, sentence: str) -> None:
-    body = json.dumps({"detail": sentence}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    if int(lengths[0]) > limit:
+        raise bodies.too_large(limit)

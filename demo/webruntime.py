@@ -7,6 +7,11 @@ needs (no links, no other paths, each size-capped), each renamed into place whol
 WebAssembly is stored gzipped (14.2 MB -> 3.7 MB: what a phone downloads); the page inflates it
 with the browser's own DecompressionStream (demo/web/reader.js).
 
+The page never waits for this: `fetch_in_background` runs the download in a thread under an
+overall deadline, and until the files are there (or if they never come) the server reads the
+drawings. Files found in the folder count only when their SHA-256 matches DIGESTS, and
+`served_files` names exactly those files: nothing else in the folder is ever served.
+
     python -m demo.webruntime [--folder DIR]
 """
 
@@ -15,11 +20,14 @@ import base64
 import gzip
 import hashlib
 import hmac
+import logging
 import os
 import shutil
 import sys
 import tarfile
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -32,6 +40,14 @@ INTEGRITY = (  # npm's dist.integrity for TARBALL: "sha512-" + base64 of the .tg
     "sha512-q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4rKY3jL02Vb7QmRMDs1SigqR4CXAfKYQ=="
 )
 FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+DIGESTS = {  # SHA-256 of each file as the TARBALL above holds it (the .wasm before gzipping)
+    FILES[0]: "219e6a1fc8a9938268d18efca3c91d310bd2f4a59bbd13744df5b2b7fc6cee3b",
+    FILES[1]: "e13f7f94fc51b4ca72b12faeb1ee95f4ace6dfbc8939bc718aabdc0a27c4299b",
+    FILES[2]: "3398c10d07d229bd91b364548e130e0e51a8e5704b88c7c083ebbeb78842dee2",
+}
+URL_ENV, FOLDER_ENV = "HRNN_WEBRUNTIME_URL", "HRNN_WEBRUNTIME_DIR"  # a mirror; another folder
+FETCH_SECONDS = 120.0  # the whole background download, start to end (35 MB at 300 kB/s)
+READ_SECONDS = 20.0  # and any one network read
 MEMBER = "package/dist/{}"  # where each of FILES sits in the tarball
 MAX_TARBALL_BYTES = 96 * 2**20  # the real one is ~35 MB
 MAX_FILE_BYTES = 32 * 2**20  # the largest of FILES (the .wasm) is ~14 MB
@@ -51,15 +67,58 @@ class RuntimeUnavailable(RuntimeError):
     """onnxruntime-web could not be fetched or verified; the message is one sentence."""
 
 
+log = logging.getLogger("hrnn-mnist.webruntime")
+_verified: dict[tuple, bool] = {}  # (path, size, mtime) -> digest matched: each file hashed once
+
+
 def runtime_dir() -> Path:
-    """The gitignored folder the app serves the files from (one per version)."""
+    """The gitignored folder the files are kept in (one per version), or $HRNN_WEBRUNTIME_DIR."""
+    chosen = os.environ.get(FOLDER_ENV)
+    if chosen:
+        return Path(chosen)
     return Path(__file__).resolve().parent / "web" / "vendor" / f"onnxruntime-web-{VERSION}"
 
 
-def is_ready(folder: Path | None = None) -> bool:
-    """Whether every file is there and non-empty (files only ever appear whole)."""
+def served_files(folder: Path | None = None) -> dict[str, Path]:
+    """{name the page fetches: file} for the verified runtime; {} unless every file matches."""
     folder = runtime_dir() if folder is None else Path(folder)
-    return all((folder / name).is_file() and (folder / name).stat().st_size > 0 for name in SERVED)
+    files = {served_name(name): folder / served_name(name) for name in FILES}
+    if all(_matches(name, files[served_name(name)]) for name in FILES):
+        return files
+    return {}
+
+
+def is_ready(folder: Path | None = None) -> bool:
+    """Whether every file is there and matches its recorded SHA-256."""
+    return bool(served_files(folder))
+
+
+def _matches(name: str, path: Path) -> bool:
+    """Whether path (a regular file, gunzipped for the .wasm) hashes to DIGESTS[name]."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    key = (str(path), info.st_size, info.st_mtime_ns, DIGESTS[name])
+    if key not in _verified:
+        _verified[key] = _digest(name, path) == DIGESTS[name]
+    return _verified[key]
+
+
+def _digest(name: str, path: Path) -> str | None:
+    digest, size = hashlib.sha256(), 0
+    try:
+        if not path.is_file() or path.is_symlink():
+            return None
+        with open(path, "rb") as raw, gzip.open(raw) if name == GZIPPED else raw as data:
+            while chunk := data.read(CHUNK):
+                size += len(chunk)
+                if size > MAX_FILE_BYTES:
+                    return None
+                digest.update(chunk)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return digest.hexdigest()
 
 
 def _reason(error: BaseException) -> str:
@@ -69,14 +128,23 @@ def _reason(error: BaseException) -> str:
     return str(reason) or type(reason).__name__
 
 
-def _download(url: str, into, integrity: str, timeout: float, progress: bool) -> None:
-    """Stream url into the open file `into`, capped, and check its sha512 against integrity."""
+def _download(
+    url: str, into, integrity: str, timeout: float, progress: bool, deadline: float
+) -> None:
+    """Stream url into the open file `into`, capped, and check its sha512 against integrity.
+
+    `deadline` (time.monotonic()) bounds the whole download: a server that trickles is cut off.
+    """
     digest, done = hashlib.sha512(), 0
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        left = deadline - time.monotonic()
+        with urllib.request.urlopen(url, timeout=max(0.01, min(timeout, left))) as response:
             length = response.headers.get("Content-Length", "")
             total = int(length) if length.strip().isdigit() else 0
-            while chunk := response.read(CHUNK):
+            read = getattr(response, "read1", response.read)  # what has arrived, not a full chunk
+            while chunk := read(CHUNK):
+                if time.monotonic() > deadline:
+                    raise RuntimeUnavailable(f"could not download {url}: it took too long")
                 done += len(chunk)
                 if max(done, total) > MAX_TARBALL_BYTES:
                     raise RuntimeUnavailable(f"{url} is over the {MAX_TARBALL_BYTES} bytes allowed")
@@ -151,25 +219,52 @@ def _extract(tarball, folder: Path, url: str) -> None:
 
 def ensure(
     folder: Path | None = None,
-    url: str = TARBALL,
+    url: str | None = None,
     integrity: str = INTEGRITY,
-    timeout: float = 60.0,
+    timeout: float = READ_SECONDS,
     progress: bool = False,
+    deadline: float | None = None,
 ) -> Path:
-    """The folder holding FILES, downloading them first unless they are already there."""
+    """The folder holding FILES, downloading them first unless they are there and verified.
+
+    `deadline` is the most seconds the download may take in all (None: no overall bound).
+    """
     folder = runtime_dir() if folder is None else Path(folder)
+    url = url or os.environ.get(URL_ENV) or TARBALL
     if is_ready(folder):
         return folder
+    until = time.monotonic() + (deadline if deadline is not None else 10**9)
     try:  # an unnamed file next to folder: gone when closed, even after a crash
         folder.parent.mkdir(parents=True, exist_ok=True)
         tarball = tempfile.TemporaryFile(dir=folder.parent)  # noqa: SIM115 (closed below)
     except OSError as error:
         raise RuntimeUnavailable(f"could not write in {folder.parent}: {_reason(error)}") from None
     with tarball:
-        _download(url, tarball, integrity, timeout, progress)
+        _download(url, tarball, integrity, timeout, progress, until)
         tarball.seek(0)
         _extract(tarball, folder, url)
+    if not is_ready(folder):
+        raise RuntimeUnavailable(f"the files from {url} do not match their recorded SHA-256")
     return folder
+
+
+def fetch_in_background(deadline: float = FETCH_SECONDS, **options) -> threading.Thread:
+    """Start fetching the runtime in a daemon thread and return at once; the page never waits.
+
+    Until the thread has put verified files in place, the server reads every drawing.
+    """
+
+    def fetch() -> None:
+        try:
+            folder = ensure(deadline=deadline, **options)
+        except RuntimeUnavailable as error:
+            log.warning("drawings will be read on the server: %s", error)
+        else:
+            log.info("onnxruntime-web is ready in %s", folder.name)
+
+    thread = threading.Thread(target=fetch, name="onnxruntime-web fetch", daemon=True)
+    thread.start()
+    return thread
 
 
 def main(argv: list[str] | None = None) -> int:

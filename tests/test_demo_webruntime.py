@@ -1,5 +1,7 @@
 """demo.webruntime: onnxruntime-web's three files come out of a verified tarball, whole, and
-nothing else does; every failure is one RuntimeUnavailable sentence. Offline: file:// tarballs."""
+nothing else does; every failure is one RuntimeUnavailable sentence; the fetch never holds the
+page up and ends by its deadline; only files matching their recorded SHA-256 are served.
+Offline: file:// tarballs and local sockets."""
 
 import base64
 import gzip
@@ -8,6 +10,8 @@ import io
 import os
 import socket
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,16 @@ from demo import webruntime
 from demo.webruntime import FILES, GZIPPED, SERVED, RuntimeUnavailable, ensure, is_ready
 
 CONTENT = {name: f"// {name}\n".encode() * (i + 1) for i, name in enumerate(FILES)}
+
+
+@pytest.fixture(autouse=True)
+def digests(monkeypatch):
+    """The test tarballs' files stand in for the real ones: their digests are the recorded ones."""
+    fake = {name: hashlib.sha256(CONTENT[name]).hexdigest() for name in FILES}
+    monkeypatch.setattr(webruntime, "DIGESTS", fake)
+    monkeypatch.delenv(webruntime.URL_ENV, raising=False)
+    monkeypatch.delenv(webruntime.FOLDER_ENV, raising=False)
+    return fake
 
 
 def _integrity(data: bytes) -> str:
@@ -97,19 +111,26 @@ def test_ensure_extracts_exactly_the_three_files(serve, folder):
     assert _leftovers(folder) == []
 
 
-def test_ready_folder_is_returned_without_a_download(tmp_path, folder):
+def _place(folder: Path) -> None:
+    """The three files as the extraction leaves them (the .wasm gzipped)."""
     folder.mkdir(parents=True)
-    for name in SERVED:
-        (folder / name).write_bytes(b"x")
+    for name in FILES:
+        data = gzip.compress(CONTENT[name]) if name == GZIPPED else CONTENT[name]
+        (folder / webruntime.served_name(name)).write_bytes(data)
+
+
+def test_ready_folder_is_returned_without_a_download(tmp_path, folder):
+    _place(folder)
     missing = (tmp_path / "nowhere.tgz").as_uri()
     assert ensure(folder, url=missing, integrity="sha512-wrong") == folder
 
 
-def test_an_empty_file_is_not_ready(folder):
-    folder.mkdir(parents=True)
-    for name in SERVED:
-        (folder / name).write_bytes(b"x")
+def test_an_empty_or_foreign_file_is_not_ready(folder):
+    _place(folder)
+    assert is_ready(folder)
     (folder / SERVED[-1]).write_bytes(b"")
+    assert not is_ready(folder)
+    (folder / SERVED[-1]).write_bytes(b"x")  # present and non-empty is not enough
     assert not is_ready(folder)
 
 
@@ -285,3 +306,98 @@ def test_main_says_why_it_failed(serve, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == f"the download of {url} does not match its published sha512 (integrity)"
     assert "Traceback" not in "".join(err)
+
+
+# --- verification of what is on disk, and what is served ---------------------------------------
+
+
+def test_only_files_matching_their_digests_are_ready_and_served(serve, folder):
+    url, integrity = serve(_tgz(_files()))
+    ensure(folder, url=url, integrity=integrity)
+    (folder / "secret.txt").write_text("not for the page")
+    served = webruntime.served_files(folder)
+    assert sorted(served) == sorted(SERVED) and all(p.parent == folder for p in served.values())
+    target = folder / SERVED[0]
+    target.write_bytes(b"// tampered, same folder, same name\n")
+    assert webruntime.served_files(folder) == {} and not is_ready(folder)
+    ensure(folder, url=url, integrity=integrity)  # a file that does not match is fetched anew
+    assert target.read_bytes() == CONTENT[FILES[0]]
+
+
+def test_a_link_in_the_folder_is_not_served(serve, folder, tmp_path):
+    url, integrity = serve(_tgz(_files()))
+    ensure(folder, url=url, integrity=integrity)
+    real = tmp_path / "elsewhere.mjs"
+    real.write_bytes(CONTENT[FILES[0]])
+    (folder / SERVED[0]).unlink()
+    (folder / SERVED[0]).symlink_to(real)
+    assert webruntime.served_files(folder) == {}
+
+
+def test_the_real_runtime_is_recorded_by_its_digests():
+    assert set(webruntime.DIGESTS) == set(FILES)
+
+
+def test_the_folder_and_a_mirror_come_from_the_environment(monkeypatch, tmp_path, serve):
+    url, integrity = serve(_tgz(_files()))
+    monkeypatch.setenv(webruntime.FOLDER_ENV, str(tmp_path / "elsewhere"))
+    monkeypatch.setenv(webruntime.URL_ENV, url)
+    assert webruntime.runtime_dir() == tmp_path / "elsewhere"
+    assert ensure(integrity=integrity) == tmp_path / "elsewhere" and is_ready()
+
+
+# --- the deadline: silent and trickling servers ----------------------------------------------
+
+
+def _trickler(server: socket.socket, stop: threading.Event) -> None:
+    """Answer one request with headers and then one byte every 0.1 s (until stopped)."""
+    connection, _ = server.accept()
+    with connection:
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n")
+        while not stop.is_set():
+            try:
+                connection.sendall(b"\0")
+            except OSError:
+                return
+            time.sleep(0.1)
+
+
+@pytest.mark.timeout(30)
+def test_a_trickling_server_is_cut_off_at_the_deadline(folder):
+    stop = threading.Event()
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/ort.tgz"
+        feeder = threading.Thread(target=_trickler, args=(server, stop), daemon=True)
+        feeder.start()
+        try:
+            with pytest.raises(RuntimeUnavailable, match="took too long"):
+                ensure(folder, url=url, integrity=_integrity(b""), deadline=1.0)
+        finally:
+            stop.set()
+            feeder.join()
+    assert _leftovers(folder) == []
+
+
+@pytest.mark.timeout(30)
+def test_the_background_fetch_returns_at_once_and_gives_up_by_its_deadline(folder, caplog):
+    with socket.socket() as server:  # accepts the connection (backlog), never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/ort.tgz"
+        thread = webruntime.fetch_in_background(deadline=1.0, folder=folder, url=url)
+        assert thread.daemon and thread.is_alive()  # the caller goes on serving meanwhile
+        thread.join(timeout=20)
+    assert not thread.is_alive()
+    assert "drawings will be read on the server" in caplog.text
+    assert not is_ready(folder)
+
+
+def test_the_background_fetch_of_a_ready_folder_changes_nothing(serve, folder):
+    url, integrity = serve(_tgz(_files()))
+    ensure(folder, url=url, integrity=integrity)
+    before = {p: p.stat().st_mtime_ns for p in folder.iterdir()}
+    webruntime.fetch_in_background(folder=folder, url="http://127.0.0.1:9/never").join(10)
+    assert {p: p.stat().st_mtime_ns for p in folder.iterdir()} == before

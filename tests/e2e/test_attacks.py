@@ -1,7 +1,8 @@
-"""Issue 10's attacks replayed against the real app over loopback, the way an outsider sends them.
+"""The hostile suite: attacks replayed against the real app on loopback, as outsiders send them.
 
 Each must be refused in under a second while valid requests keep being answered; no path
-outside the uploads is opened, nothing hangs, no malformed call gets a 5xx, and memory stays
+outside the uploads is opened, nothing hangs, no response over the whole suite is a 5xx and the
+server log holds no traceback, one visitor cannot take everyone's share, and memory stays
 bounded. The app runs in its own process here, so memory figures are this module's alone.
 """
 
@@ -15,11 +16,26 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from bench.paths import REPO
 from demo import limits
-from tests.support import attacks
+from tests.support import attacks, crowds
 from tests.support.liveserver import running_app
 
-QUICK = 1.0  # seconds: the issue's bound for a refusal
+STATUSES: list[int] = []  # every status the suite's httpx clients saw, for the final 5xx count
+
+
+def counted(response: httpx.Response) -> None:
+    STATUSES.append(response.status_code)
+
+
+def visitor(address: str, app) -> httpx.Client:
+    """A client the server sees as `address` (the loopback peer is a trusted proxy)."""
+    hooks = {"response": [counted]}
+    headers = {"X-Forwarded-For": address}
+    return httpx.Client(base_url=app.url, headers=headers, event_hooks=hooks)
+
+
+QUICK = 1.0  # seconds: a refusal is this quick or it is a bug
 MB = 2**20
 
 
@@ -31,7 +47,7 @@ def app():
 
 @pytest.fixture(scope="module")
 def client(app):
-    with httpx.Client(base_url=app.url) as session:
+    with httpx.Client(base_url=app.url, event_hooks={"response": [counted]}) as session:
         yield session
 
 
@@ -87,6 +103,17 @@ ATTACKS = [
     "a dict as model name",
     "bad fn_index",
     "bad example index",
+    "999 files, BOUNDARY= in capitals",
+    "999 files, spaces around boundary =",
+    "999 files, a decoy boundary first",
+    "999 files, a decoy boundary last",
+    "5000-deep JSON to the queue",
+    "5000-deep JSON to cancel",
+    "an empty /call/v2 body",
+    "a NUL in the path",
+    "replace a queued event's data",
+    "the closed API schema",
+    "a refused file that would be echoed",
     "a drawing naming a server file",
     "a drawing that is not a PNG",
     "a 1 MB drawing",
@@ -94,13 +121,14 @@ ATTACKS = [
 ]
 
 
-def test_the_catalogue_covers_the_issue(table):
+def test_the_catalogue_is_complete(table):
     assert sorted(table) == sorted(ATTACKS)
 
 
 @pytest.mark.parametrize("name", ATTACKS)
 def test_each_attack_is_refused_quickly_and_the_server_keeps_serving(client, table, name):
     outcome = table[name](client)
+    STATUSES.append(outcome.status)
     assert outcome.refused, f"{name}: {outcome.status} {outcome.text}"
     assert outcome.seconds < QUICK, f"{name} took {outcome.seconds:.2f} s"
     served(client)
@@ -176,6 +204,23 @@ def test_malformed_calls_never_get_a_5xx(client):
         ("get", "queue/data", {"params": {"session_hash": "nobody"}}),
         ("get", "queue/data", {}),
         ("get", "call/classify/no-such-event", {}),
+        ("post", "queue/join", {"content": b"[" * 5000 + b"]" * 5000}),
+        ("post", "run/predict", {"content": b"{" * 3000}),
+        ("post", "reset", {"content": b"[" * 5000}),
+        ("post", "component_server", {"content": b"[" * 5000}),
+        ("post", "call/v2/classify", {"json": {}}),
+        ("post", "call/v2/classify", {"json": {"nope": 1}}),
+        ("post", "call/v2/classify", {"json": [1]}),
+        ("post", "call/v2/classify", {"content": b"[" * 5000}),
+        ("post", "call/v2/on_drawing", {"json": {}}),
+        ("post", "call/v2/nope", {"json": {}}),
+        ("post", "call/classify/extra", {"json": {"data": []}}),
+        ("get", "file=/etc/passwd%00.png", {}),
+        ("get", "file=%00", {}),
+        ("get", "queue/data", {"params": {"session_hash": "a\x00b"}}),
+        ("post", "stream/x", {"json": {"data": []}}),
+        ("post", "stream/x/close", {}),
+        ("get", "openapi.json", {}),
     ]
     for method, route, options in probes:
         reply = getattr(client, method)(f"{api}/{route}", timeout=10, **options)
@@ -189,6 +234,10 @@ def test_malformed_calls_never_get_a_5xx(client):
         "/etc/passwd",
         {"meta": {}},
         {"path": "/etc/passwd", "meta": meta},
+        {"path": "/etc/passwd\x00.png", "meta": meta},
+        {"path": "x", "meta": meta, "size": "big", "url": 7, "is_stream": "no"},
+        {"path": "x", "meta": {"_type": "gradio.FileData", "extra": [[[[]]]]}},
+        {"path": "x" * 5000, "meta": meta},
         None,
     ):
         status, text = attacks.classify(client, payload)
@@ -284,3 +333,86 @@ def test_a_trickled_body_is_dropped_and_others_are_served(app, client):
         answer = slow.recv(4096)
     assert b"408" in answer.split(b"\r\n")[0]
     assert time.perf_counter() - started < 20  # BODY_IDLE_SECONDS, then the 408
+
+
+# --- one visitor, many requests at once -------------------------------------------------------
+
+
+def digit_payload(client: httpx.Client) -> dict:
+    return {
+        "path": attacks.upload(client, attacks.digit_png()),
+        "meta": {"_type": "gradio.FileData"},
+    }
+
+
+def test_forty_joins_at_once_admit_one_share_and_others_still_join(app, client):
+    data = [digit_payload(client), "float32"]
+    statuses = crowds.joins_at_once(
+        app.url, 40, lambda k: {"X-Forwarded-For": "203.0.113.40"}, data
+    )
+    STATUSES.extend(statuses)
+    assert statuses.count(200) <= limits.PER_CLIENT_EVENTS, statuses
+    assert set(statuses) <= {200, 429}, statuses
+    with visitor("203.0.113.41", app) as other:  # someone else is not kept out
+        assert attacks.post_json(other, "call/classify", {"data": data}).status_code == 200
+    served(client)
+
+
+def test_an_ipv6_visitor_gets_one_share_for_its_whole_64(app, client):
+    data = [digit_payload(client), "float32"]
+    statuses = crowds.joins_at_once(
+        app.url, 40, lambda k: {"X-Forwarded-For": f"2001:db8:40:1::{k + 1:x}"}, data
+    )
+    STATUSES.extend(statuses)
+    assert statuses.count(200) <= limits.PER_CLIENT_EVENTS, statuses
+    with visitor("2001:db8:40:2::1", app) as neighbour:  # the next /64 is someone else
+        assert attacks.post_json(neighbour, "call/classify", {"data": data}).status_code == 200
+    served(client)
+
+
+def test_slow_upload_bodies_hold_nobody_else_up(app, client):
+    """Eight sockets trickling a byte every 8 s: a visitor's upload goes straight through."""
+    with crowds.SlowUploads(app.url, 8, pace=8.0) as slow, visitor("203.0.113.50", app) as other:
+        started = time.perf_counter()
+        outcome = attacks.valid(other)
+        assert not outcome.refused, outcome.text
+        assert time.perf_counter() - started < 10  # hang guard: a slot wait would be 10 s+
+    STATUSES.extend(slow.statuses)
+    assert slow.statuses == [408] * 8  # each cut off after the grace, not left to hold a slot
+
+
+def test_identical_uploads_are_stored_once_and_charged_per_file(client):
+    paths = {attacks.upload(client, attacks.digit_png()) for _ in range(5)}
+    assert len(paths) == 1  # Gradio stores identical content under one name
+
+
+# --- what the page and its errors give away ---------------------------------------------------
+
+
+def test_the_page_and_config_hold_no_path_of_the_checkout(client):
+    checkout = str(REPO)
+    for route in ("", "config", "gradio_api/info"):
+        text = client.get(route, timeout=attacks.HANG_SECONDS).text
+        assert checkout not in text, (route, text[text.find(checkout) - 100 :][:300])
+
+
+def test_refusals_do_not_echo_the_path_asked_for(client):
+    for route in (
+        "file=/etc/hrnn-echo-probe",
+        "file=/work/hrnn-echo-probe",
+        "nope/hrnn-echo-probe",
+    ):
+        reply = client.get(f"{attacks.API}/{route}", timeout=attacks.HANG_SECONDS)
+        assert 400 <= reply.status_code < 500 and "hrnn-echo-probe" not in reply.text
+
+
+# --- the whole suite: no 5xx, no traceback ----------------------------------------------------
+
+
+def test_no_response_of_the_suite_was_a_5xx_and_the_log_holds_no_traceback(app):
+    """Runs last in this module: everything above has been answered with a 4xx or better."""
+    five_xx = [status for status in STATUSES if status >= 500]
+    print(f"hostile suite: {len(STATUSES)} responses counted, {len(five_xx)} of them 5xx")
+    assert STATUSES and not five_xx
+    log = app.log_path.read_text(errors="replace")
+    assert "Traceback" not in log and "Exception in ASGI" not in log, app.log_tail()

@@ -1,8 +1,10 @@
-"""The attacks of issue 10 as callables against a live app on loopback, plus a valid request.
+"""Hostile requests against a live app on loopback, plus a valid request.
 
 Shared by the regression suite (tests/e2e/test_attacks.py) and the soak (tests.support.soak): each
 attack sends one hostile request the way an outsider would (raw HTTP, no gradio_client) and
 returns an Outcome saying how the server answered; `refused` says it was turned away properly.
+The crowd attacks (many requests at once from one visitor, slow bodies) are in
+tests.support.crowds.
 """
 
 import atexit
@@ -216,8 +218,11 @@ def megabytes(count: int, fill: bytes = b" ") -> Iterable[bytes]:
         yield fill * 2**20
 
 
-def multipart(files: int, size: int, declared: bool = True):
-    """An upload of `files` parts of `size` bytes each, in one request."""
+def multipart(files: int, size: int, declared: bool = True, kind: str | None = None):
+    """An upload of `files` parts of `size` bytes each, in one request.
+
+    `kind` is the Content-Type to declare (default: the plain boundary=hrnnattack).
+    """
     boundary = "hrnnattack"
     part = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="f.png"\r\n'
@@ -226,9 +231,18 @@ def multipart(files: int, size: int, declared: bool = True):
     chunks = [part + b"\0" * size + b"\r\n" for _ in range(files)] + [
         f"--{boundary}--\r\n".encode()
     ]
-    kind = f"multipart/form-data; boundary={boundary}"
+    kind = kind or f"multipart/form-data; boundary={boundary}"
     length = sum(map(len, chunks)) if declared else None
     return lambda c: raw_post(c, "upload", iter(chunks), length, kind)
+
+
+BOUNDARY = "hrnnattack"
+_FORM_REFUSED = _http_refused(400, 413)
+
+
+def multipart_as(client: httpx.Client, kind: str) -> Callable[[], tuple[int, str]]:
+    """999 small files in one upload, under a Content-Type spelled `kind`."""
+    return lambda: multipart(999, 10, declared=False, kind=kind)(client)
 
 
 def event_ids(client: httpx.Client) -> dict[str, int]:
@@ -321,6 +335,57 @@ def attacks(client: httpx.Client) -> dict[str, Callable[[httpx.Client], Outcome]
                 post_json(c, "queue/join", {"data": [], "fn_index": 99, "session_hash": "a"})
             ),
             _http_refused(422),
+        ),
+        "999 files, BOUNDARY= in capitals": lambda c: _timed(
+            "BOUNDARY", multipart_as(c, f"multipart/form-data; BOUNDARY={BOUNDARY}"), _FORM_REFUSED
+        ),
+        "999 files, spaces around boundary =": lambda c: _timed(
+            "boundary =",
+            multipart_as(c, f"multipart/form-data; boundary = {BOUNDARY}"),
+            _FORM_REFUSED,
+        ),
+        "999 files, a decoy boundary first": lambda c: _timed(
+            "decoy first",
+            multipart_as(c, f"multipart/form-data; boundary=decoy; boundary={BOUNDARY}"),
+            _FORM_REFUSED,
+        ),
+        "999 files, a decoy boundary last": lambda c: _timed(
+            "decoy last",
+            multipart_as(c, f"multipart/form-data; boundary={BOUNDARY}; boundary=decoy"),
+            _FORM_REFUSED,
+        ),
+        "5000-deep JSON to the queue": lambda c: _timed(
+            "deep join",
+            lambda: _reply(c.post(f"{API}/queue/join", content=b"[" * 5000, timeout=HANG_SECONDS)),
+            _http_refused(422),
+        ),
+        "5000-deep JSON to cancel": lambda c: _timed(
+            "deep cancel",
+            lambda: _reply(c.post(f"{API}/cancel", content=b"[" * 5000, timeout=HANG_SECONDS)),
+            _http_refused(422),
+        ),
+        "an empty /call/v2 body": lambda c: _timed(
+            "call v2", lambda: _reply(post_json(c, "call/v2/classify", {})), _http_refused(422)
+        ),
+        "a NUL in the path": lambda c: _timed(
+            "NUL",
+            lambda: _reply(c.get(f"{API}/file=%00", timeout=HANG_SECONDS)),
+            _http_refused(400),
+        ),
+        "replace a queued event's data": lambda c: _timed(
+            "stream",
+            lambda: _reply(post_json(c, "stream/anyevent", {"data": [], "fn_index": 0})),
+            _http_refused(404),
+        ),
+        "the closed API schema": lambda c: _timed(
+            "openapi",
+            lambda: _reply(c.get(f"{API}/openapi.json", timeout=HANG_SECONDS)),
+            _http_refused(404),
+        ),
+        "a refused file that would be echoed": lambda c: _timed(
+            "echo",
+            lambda: _reply(c.get(f"{API}/file=/etc/hrnn-secret-name", timeout=HANG_SECONDS)),
+            lambda status, text: 400 <= status < 500 and "hrnn-secret-name" not in text,
         ),
         "bad example index": lambda c: _timed(
             "example",

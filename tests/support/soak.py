@@ -38,8 +38,8 @@ HEAVY_EVERY = 20.0  # seconds between worst-legal uploads (4096x4096 RGBA: ~1 s 
 SAMPLE_EVERY = 0.25  # RSS sampling period
 SLOW = 30.0  # a request slower than this counts as a hang
 MB = 2**20
-RSS_BUDGET_MB = 100  # final RSS within this of warm (issue 10)
-P95_FACTOR = 2.0  # soak p95 at most this times the idle p95 (issue 10)
+RSS_BUDGET_MB = 100  # final RSS within this of warm
+P95_FACTOR = 2.0  # soak p95 at most this times the idle p95
 
 
 @dataclass
@@ -150,7 +150,7 @@ def run_clients(app: LiveApp, seconds: float, hostile: int, log: Log, into: list
 
 
 def burst_checks(app: LiveApp) -> dict:
-    """Issue 10's two memory bounds: 4 concurrent worst legal uploads; 3 bodies of 40 MB."""
+    """The two memory bounds: 4 concurrent worst legal uploads; 3 bodies of 40 MB."""
     png, before = attacks.worst_legal_png(), app.rss_bytes()
     stop, samples = threading.Event(), []
     sampler = threading.Thread(target=sample_rss, args=(app, samples, stop))

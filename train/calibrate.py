@@ -7,6 +7,7 @@ below it the page says "not sure" and shows the runner-up.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -233,3 +234,24 @@ def calibrate(
             else f"least validation cross-entropy (the cautious rule would pass ECE {ECE_LIMIT})"
         )
     return result
+
+
+class Readings(NamedTuple):
+    """What a reader made of one validation set: raw logits (N, classes), the stroke width of
+    each input (N,; 0 for no ink) and the true labels (N,; -1 for a picture it could not read).
+    Training computes them with torch; an exported reader graph outputs the same per image."""
+
+    logits: np.ndarray
+    widths: np.ndarray
+    labels: np.ndarray
+
+
+def fit(familiar: dict[str, Readings], unfamiliar: dict[str, Readings] | None = None) -> dict:
+    """calibrate() on readings: the cautious width-aware rule when unfamiliar sets are given
+    (fat pens, stretched scans), the plain fitted temperature otherwise."""
+    every = {**familiar, **(unfamiliar or {})}
+    return calibrate(
+        {name: (r.logits, r.labels) for name, r in familiar.items()},
+        {name: (r.logits, r.labels) for name, r in unfamiliar.items()} if unfamiliar else None,
+        {name: np.asarray(r.widths, dtype=np.float64) for name, r in every.items()},
+    )

@@ -15,9 +15,10 @@ from demo.width import warm
 
 SURE_ACCURACY = 0.995  # answers shown as sure are wrong at most 1 time in 200 on validation
 ECE_BINS = 15
-# The cautious rule (bench/recalibrate.py): answers shown at >= CONFIDENT must be right at least
-# CONFIDENT_ACCURACY of the time on every validation set, unfamiliar ones (fat pens, stretched
-# scans) included, as long as the familiar sets' ECE stays within ECE_LIMIT.
+# The cautious rule (the shipped recipe's calibrate stage, train.validation): answers shown at
+# >= CONFIDENT must be right at least CONFIDENT_ACCURACY of the time on every validation set,
+# unfamiliar ones (fat pens, stretched scans) included, as long as the familiar sets' ECE stays
+# within ECE_LIMIT.
 CONFIDENT, CONFIDENT_ACCURACY, ECE_LIMIT = 0.90, 0.99, 0.03
 # ... and for strokes wider than familiar digits reach WIDE_QUANTILE of the time, the
 # temperature may rise with the width (demo.width.warm) at one of these powers (0: never)

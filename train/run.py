@@ -47,7 +47,7 @@ class TrainError(Exception):
 
 @dataclass
 class Run:
-    """What setup() builds for the loop and finish(): model, optimiser, data on the device."""
+    """What setup() builds for the loop and the stages: model, optimiser, data on the device."""
 
     config: Config
     hparams: dict

@@ -1,20 +1,20 @@
-"""Refit the weights card's calibration on every validation set, unfamiliar ones included.
+"""Refit the calibration through the page's path, to compare it with the one training fitted.
 
     python -m bench.recalibrate [--model demo/hrnn_mnist.onnx] [--card weights/hrnn_mnist.json]
                                 [--width-blind] [--out FILE]
-    python -m export --quantize        # then carry the new calibration into the ONNX files
 
-Training calibrates on what it holds out (MNIST validation, the pendigits validation writers).
-Those are the digits the model knows best; fat pens and box-stretched scans are where it is
-confidently wrong. This reads all the validation sets `python -m bench.evaluate --validation`
-reads, with all 5,000 MNIST validation digits redrawn, fat-brushed and box-stretched (1,000
-were too few: the fat brush's cleared 99% by luck), through the page's own path (the exported
-reader graph, demo.photo for pictures), and applies train.calibrate's cautious rule: a
-temperature that warms past the familiar digits' stroke widths (the graph's stroke_width
-output, so no re-export is needed to measure them), the least at
-which answers shown at >= 90% are right >= 99% on every set with 95% confidence, while MNIST's
-and the writers' ECE stay <= 0.03. The card keeps the training run's calibration beside it.
-No test data is read.
+The shipped recipe (`python -m train --recipe shipped`) fits the cautious width-aware
+calibration itself, in its calibrate stage, on readings (logits, stroke widths, labels) that
+training computes with torch on its validation sets (train.validation). This feeds the same
+rule (train.calibrate.fit) the readings of the exported model on all the validation sets
+`python -m bench.evaluate --validation` reads, with all 5,000 MNIST validation digits
+redrawn, fat-brushed and box-stretched (1,000 were too few: the fat brush's cleared 99% by
+luck), through the page's own path (the exported reader graph, demo.photo for pictures). The
+rule: a temperature that warms past the familiar digits' stroke widths (the graph's
+stroke_width output, so no re-export is needed to measure them), the least
+at which answers shown at >= 90% are right >= 99% on every set with 95% confidence, while
+MNIST's and the writers' ECE stay <= 0.03. The card keeps the training run's calibration
+beside it (calibration_training). No test data is read.
 """
 
 import argparse
@@ -28,7 +28,7 @@ from bench.evaluate import build_sets, read_set
 from bench.handwriting import VALIDATION_SIZE
 from bench.paths import REPO
 from demo.reader import DEFAULT_MODEL, ModelError, Reader
-from train.calibrate import calibrate
+from train.calibrate import Readings, calibrate, fit
 from train.checkpoint import atomic_write_json
 from train.data import DataError
 
@@ -61,11 +61,19 @@ def recalibrated_card(
     missing = [name for name in FAMILIAR if name not in named]
     if missing:
         raise DataError(f"the validation sets {missing} are needed to recalibrate")
-    familiar = {name: named[name] for name in FAMILIAR}
-    unfamiliar = {name: pair for name, pair in named.items() if name not in FAMILIAR}
+    unfamiliar = [name for name in named if name not in FAMILIAR]
     updated = dict(card)
     updated.setdefault("calibration_training", card.get("calibration"))
-    updated["calibration"] = calibrate(familiar, unfamiliar, widths)
+    if widths is None:  # width-blind: one temperature for every digit, to compare
+        updated["calibration"] = calibrate(
+            {name: named[name] for name in FAMILIAR}, {name: named[name] for name in unfamiliar}
+        )
+    else:
+        readings = {name: Readings(lg, widths[name], lb) for name, (lg, lb) in named.items()}
+        updated["calibration"] = fit(
+            {name: readings[name] for name in FAMILIAR},
+            {name: readings[name] for name in unfamiliar},
+        )
     return updated
 
 

@@ -38,8 +38,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--data-dir",
         type=Path,
         default=None,
-        help="MNIST folder for the parity check (default: $HRNN_MNIST_DATA, then "
-        "~/.cache/hrnn-mnist/mnist, downloading there if needed)",
+        help="MNIST folder whose validation split the parity check and the int8 gate read "
+        "(default: $HRNN_MNIST_DATA, then ~/.cache/hrnn-mnist/mnist, downloading there if "
+        "needed); the test split is never read",
     )
     digits.add_argument(
         "--sample",
@@ -78,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
         set_card,
         write_model,
     )
-    from export.parity import ALLOWED, check_parity, load_eval_set
-    from export.quantize import LIMITS, evaluate_int8, quantize_file
+    from export.parity import ALLOWED, check_parity
+    from export.quantize import LIMITS, evaluate_int8, quantize_file, validation_digits
     from train.checkpoint import atomic_write, atomic_write_json, sha256_file
 
     start = time.perf_counter()
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             "'no weights card found' instead of how these weights were trained",
             file=sys.stderr,
         )
-    images, labels, source = load_eval_set(args.data_dir, args.sample, not args.offline)
+    images, labels, source = validation_digits(args.data_dir, args.sample, not args.offline)
     card = build_card(model, training, sha256_file(args.weights), {})
     proto, card["exporter"] = export_proto(model, card, args.opset)
     set_card(proto, card)

@@ -24,7 +24,7 @@ from PIL import Image
 from demo.reader import Reader
 from export import reference
 from export.reader import Reader as ReaderModule
-from train.data import DataError, load_split
+from train.data import DataError
 from train.model import HRNN
 from train.render import RenderConfig, render
 
@@ -110,23 +110,6 @@ def load_sample(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             "expected (N, 28, 28) and (N,)"
         )
     return images, labels
-
-
-def load_eval_set(
-    data_dir: str | Path | None = None, sample: str | Path | None = None, download: bool = True
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """The digits parity runs on: `sample` when given, else the MNIST test set (train.data)."""
-    if sample is not None:
-        images, labels = load_sample(sample)
-        return images, labels, f"{Path(sample).name} ({len(images)} digits)"
-    try:
-        images, labels = load_split("test", data_dir, download=download)
-    except DataError as error:
-        raise DataError(
-            f"no MNIST test set for the parity check ({error}); "
-            "pass --data-dir DIR with the MNIST files, or --sample PATH to an .npz"
-        ) from None
-    return images, labels, f"MNIST test set ({len(images)} digits)"
 
 
 def drawn(digits: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -6,9 +6,9 @@ the stroke width toward MNIST's, centre of mass to the centre. Parity checks the
 this file, so it is written for reading, one image at a time, numpy only.
 """
 
-import math
-
 import numpy as np
+
+from train.calibrate import INK_AT, stroke_width  # noqa: F401  (the graph measures widths so)
 
 IMAGE_SIZE, DIGIT_BOX = 28, 20  # MNIST centred each digit's 20x20 box in a 28x28 frame
 CORE, SOFT_EDGE = 0.5, 0.1  # the crop: ink above CORE, and fainter ink this near it
@@ -20,7 +20,6 @@ FINE = 4  # strokes are measured and evened at this multiple of the output size
 SAMPLES = 4  # each pixel of a resampled plane averages SAMPLES x SAMPLES bilinear samples
 MAX_STEPS = 8  # evening erodes or dilates by at most this many fine pixels
 FAINT = 0.02  # after evening, fine ink below this is dropped before the final fit
-INK_AT = 0.5  # a pixel of the 28x28 scaled to 0..1 above this is ink when measuring width
 NORMALISATION = {
     "core": CORE,
     "soft_edge": SOFT_EDGE,
@@ -35,16 +34,6 @@ NORMALISATION = {
     "max_steps": MAX_STEPS,
     "faint": FAINT,
 }
-
-
-def stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width of a binary mask in its pixels: twice the area over the outline length.
-
-    Pixel-edge transitions overestimate an outline's length by 4/pi on average: divided out.
-    """
-    mask = np.pad(np.asarray(mask, dtype=bool), 1)
-    edges = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
-    return 0.0 if edges == 0 else 2.0 * np.count_nonzero(mask) / (edges * math.pi / 4)
 
 
 def target_width(width: float) -> float:

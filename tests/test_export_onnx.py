@@ -429,7 +429,7 @@ def test_parity_needs_digits_and_says_so_in_one_sentence(tmp_path):
     args = ["--weights", weights, "--output", output, "--data-dir", empty, "--offline"]
     code, _, stderr = run_main(*args)
     assert code == 1
-    assert stderr.startswith("error: no MNIST test set for the parity check (")
+    assert stderr.startswith("error: no MNIST training files for the validation digits (")
     assert stderr.endswith("or --sample PATH to an .npz\n") and stderr.count("\n") == 1
     assert not output.exists()
 

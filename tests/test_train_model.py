@@ -4,7 +4,7 @@ import pytest
 import torch
 from train_support import one_thread
 
-from train.model import HRNN, HRNNConfig, count_parameters
+from train.model import HRNN, HRNNConfig
 
 TINY = HRNNConfig(row_hidden=8, col_hidden=6)
 
@@ -72,7 +72,7 @@ def test_unknown_config_keys_are_rejected_by_name():
 def test_default_model_is_the_keras_example_size():
     # Keras: 66,560 + 131,584 + 1,290 = 199,434; PyTorch's LSTM has a second bias vector
     # per layer (4 x 128 more each).
-    assert count_parameters(HRNN()) == 199_434 + 2 * 4 * 128
+    assert sum(p.numel() for p in HRNN().parameters()) == 199_434 + 2 * 4 * 128
 
 
 def test_keras_style_initialisation():

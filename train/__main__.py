@@ -1,4 +1,9 @@
-"""Train the HRNN: `python -m train` (the Keras example's recipe) or `--recipe best`.
+"""Train the HRNN: `python -m train` (the Keras example's recipe), `--recipe shipped` (every
+stage of what ships: fine-tune `best`'s weights, select, calibrate, finish, report).
+
+Stages: train (epochs, judged on validation) -> select (best validation epoch) -> calibrate
+(on validation sets) -> finish (weights + card) -> report (MNIST test, once, reported only).
+A killed run continues with the same command and --resume; finished stages are skipped.
 
 Multi-GPU / multi-node: `torchrun --nproc_per_node=N -m train ...` (DDP; --batch-size is
 per process).
@@ -29,9 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--recipe",
         default="seed",
         choices=sorted(RECIPES),
-        help="seed = the Keras example (default); best = strongest on MNIST; "
-        "writers = best fine-tuned on MNIST + pendigits strokes, calibrated; "
-        "strangers = the writers data from a random start (a GPU run)",
+        help="seed = the Keras example (default); fast = seed's accuracy in fewest GPU seconds; "
+        "best = strongest on MNIST (shipped's starting weights); writers = best fine-tuned on "
+        "MNIST + pendigits strokes; shipped = what ships (writers, 8 epochs, box 0.1, bf16, "
+        "cautious calibration); strangers = the writers data from a random start (a GPU run)",
     )
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--batch-size", type=int, help="override the recipe's batch size")
@@ -46,11 +52,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--marker", type=float, help="with augmentation: share of digits drawn with a fat marker"
-    )
-    parser.add_argument(
-        "--box-max-fill",
-        type=float,
-        help="with --box: leave a digit as it is if stretching would fill more of its box",
     )
     parser.add_argument("--row-hidden", type=int, default=128, help="row LSTM units (default 128)")
     parser.add_argument(
@@ -77,9 +78,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--weights-out", type=Path, help="also write the final weights here (card beside)"
     )
     parser.add_argument("--limit-train", type=int, help="train on the first N images only")
-    parser.add_argument("--limit-test", type=int, help="evaluate on the first N test images only")
+    parser.add_argument(
+        "--limit-test", type=int, help="report on the first N test images only (decides nothing)"
+    )
     parser.add_argument("--no-cuda-graphs", action="store_true", help="always run steps eagerly")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward")
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 autocast for the forward (default: the recipe's; shipped has it)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
 
@@ -99,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
         shares = (
             ("--box", args.box),
             ("--marker", args.marker),
-            ("--box-max-fill", args.box_max_fill),
         )
         for flag, share in shares:
             if share is not None and not 0 <= share <= 1:
@@ -116,7 +123,6 @@ def main(argv: list[str] | None = None) -> int:
             init_from=args.init_from,
             box=args.box,
             marker=args.marker,
-            box_max_fill=args.box_max_fill,
             row_hidden=args.row_hidden,
             col_hidden=args.col_hidden,
             seed=args.seed,
@@ -142,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print(
-            "interrupted: the last completed epoch is in checkpoint.pt; --resume continues",
+            "interrupted: finished epochs and stages are kept; the same command with --resume "
+            "continues",
             file=sys.stderr,
         )
         return 130

@@ -23,7 +23,6 @@ class AugmentConfig:
     thickness_prob: float = 0.3  # share of digits whose strokes get thicker or thinner
     marker_prob: float = 0.0  # share drawn with a marker: strokes +2 px a side, digit refitted
     box_prob: float = 0.0  # share scanned as some archives store digits: stretched to a square
-    box_max_fill: float = 1.0  # ... unless that fills more of its box than this (a solid block)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -31,9 +30,7 @@ class AugmentConfig:
 
 def for_recipe(config: Config) -> AugmentConfig:
     """A run's augmentation: the defaults plus its recipe's marker and box shares."""
-    return AugmentConfig(
-        marker_prob=config.marker, box_prob=config.box, box_max_fill=config.box_max_fill
-    )
+    return AugmentConfig(marker_prob=config.marker, box_prob=config.box)
 
 
 def _uniform(shape: tuple[int, ...], low: float, high: float, generator: torch.Generator, device):
@@ -76,26 +73,31 @@ def augment(
         warped = torch.where(choice > 1 - half, thinner, warped)
         warped = torch.where(choice < half, thicker, warped)
     if config.marker_prob > 0:
-        # A fat marker closes small loops (a 4's top, a 9's), so the shape itself turns
-        # ambiguous: seeing such digits teaches the model to be unsure of them, not to guess.
-        fat = _refit(F.max_pool2d(warped, 5, stride=1, padding=2), (height + 4) / height)
         chosen = _uniform((batch, 1, 1, 1), 0, 1, generator, device) < config.marker_prob
-        warped = torch.where(chosen, fat, warped)
+        warped = torch.where(chosen, fat_marker(warped), warped)
     if config.box_prob > 0:
-        # Some scanned archives stretch each digit to fill a square box and keep one bit a
-        # pixel (Semeion's 16x16): a slanted 1 becomes a wide band that MNIST never shows.
-        stretched = _fill_square(warped)
-        peak = stretched.amax(dim=(2, 3), keepdim=True)
-        boxed = (stretched > 0.5 * peak).to(warped.dtype)  # half the digit's own darkest ink
         chosen = _uniform((batch, 1, 1, 1), 0, 1, generator, device) < config.box_prob
-        if config.box_max_fill < 1:  # an upright 1 stretched is a solid block, and so is a
-            # fat pen's 8 with its loops filled: a block must not teach "1" with confidence
-            rows = boxed.amax(dim=3).sum(dim=2, keepdim=True)  # (B, 1, 1)
-            cols = boxed.amax(dim=2).sum(dim=2, keepdim=True)
-            fill = boxed.sum(dim=(2, 3), keepdim=True) / (rows * cols).clamp(min=1).unsqueeze(3)
-            chosen &= fill <= config.box_max_fill
-        warped = torch.where(chosen, boxed, warped)
+        warped = torch.where(chosen, box_stretch(warped), warped)
     return warped.squeeze(1).clamp_(0, 1)
+
+
+def fat_marker(images: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) digits as drawn with a fat marker: strokes +2 px a side, refitted.
+
+    A fat marker closes small loops (a 4's top, a 9's), so the shape itself turns ambiguous:
+    seeing such digits teaches the model to be unsure of them, not to guess. Deterministic,
+    so the cautious calibration (train.validation) draws its validation digits with it too.
+    """
+    height = images.shape[-2]
+    return _refit(F.max_pool2d(images, 5, stride=1, padding=2), (height + 4) / height)
+
+
+def box_stretch(images: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) digits as some scanned archives store them (Semeion's 16x16): stretched
+    to fill a square box, one bit a pixel. A slanted 1 becomes a wide band MNIST never shows."""
+    stretched = _fill_square(images)
+    peak = stretched.amax(dim=(2, 3), keepdim=True)
+    return (stretched > 0.5 * peak).to(images.dtype)  # half the digit's own darkest ink
 
 
 def _refit(images: torch.Tensor, factor: float) -> torch.Tensor:

@@ -7,19 +7,39 @@ time on every validation set, so that below it the page says "not sure" and show
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 SURE_ACCURACY = 0.995  # answers shown as sure are wrong at most 1 time in 200 on validation
 ECE_BINS = 15
-# The cautious rule (bench/recalibrate.py): answers shown at >= CONFIDENT must be right at least
-# CONFIDENT_ACCURACY of the time on every validation set, unfamiliar ones (fat pens, stretched
-# scans) included, as long as the familiar sets' ECE stays within ECE_LIMIT.
+# The cautious rule (the shipped recipe's calibrate stage, train.validation): answers shown at
+# >= CONFIDENT must be right at least CONFIDENT_ACCURACY of the time on every validation set,
+# unfamiliar ones (fat pens, stretched scans) included, as long as the familiar sets' ECE stays
+# within ECE_LIMIT.
 CONFIDENT, CONFIDENT_ACCURACY, ECE_LIMIT = 0.90, 0.99, 0.03
 # ... and for strokes wider than familiar digits reach WIDE_QUANTILE of the time, the
 # temperature may rise with the width (`warm`) at one of these powers (0: never)
 WIDE_QUANTILE = 0.95
 WIDE_POWERS = tuple(float(p) for p in np.arange(0.0, 4.01, 0.25))
+
+
+INK_AT = 0.5  # a pixel of the 28x28 scaled to 0..1 above this is ink when measuring width
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary mask in its pixels: twice the area over the outline length.
+
+    Pixel-edge transitions overestimate an outline's length by 4/pi on average: divided out.
+    """
+    mask = np.pad(np.asarray(mask, dtype=bool), 1)
+    edges = np.count_nonzero(mask[1:] != mask[:-1]) + np.count_nonzero(mask[:, 1:] != mask[:, :-1])
+    return 0.0 if edges == 0 else 2.0 * np.count_nonzero(mask) / (edges * math.pi / 4)
+
+
+def stroke_widths(batch: np.ndarray) -> np.ndarray:
+    """(N,) stroke widths of (N, H, W) model inputs scaled to 0..1, as the reader graph measures."""
+    return np.array([stroke_width(image > INK_AT) for image in batch], dtype=np.float64)
 
 
 def warm(widths: np.ndarray, temperature: float, wide_from: float, wide_power: float) -> np.ndarray:
@@ -191,7 +211,7 @@ def calibrate(
 
     With `unfamiliar` sets the temperature is the cautious one when it exists (else the
     fitted one, and the report says so), warmed for wide strokes when every set's `widths`
-    (demo.width.stroke_widths of its inputs) are given, and `sure_at` must also keep sure
+    (stroke_widths of its inputs) are given, and `sure_at` must also keep sure
     answers right CONFIDENT_ACCURACY of the time on them.
     """
     logits = np.concatenate([lg for lg, _ in named_sets.values()])
@@ -239,3 +259,24 @@ def calibrate(
             else f"least validation cross-entropy (the cautious rule would pass ECE {ECE_LIMIT})"
         )
     return result
+
+
+class Readings(NamedTuple):
+    """What a reader made of one validation set: raw logits (N, classes), the stroke width of
+    each input (N,; 0 for no ink) and the true labels (N,; -1 for a picture it could not read).
+    Training computes them with torch; an exported reader graph outputs the same per image."""
+
+    logits: np.ndarray
+    widths: np.ndarray
+    labels: np.ndarray
+
+
+def fit(familiar: dict[str, Readings], unfamiliar: dict[str, Readings] | None = None) -> dict:
+    """calibrate() on readings: the cautious width-aware rule when unfamiliar sets are given
+    (fat pens, stretched scans), the plain fitted temperature otherwise."""
+    every = {**familiar, **(unfamiliar or {})}
+    return calibrate(
+        {name: (r.logits, r.labels) for name, r in familiar.items()},
+        {name: (r.logits, r.labels) for name, r in unfamiliar.items()} if unfamiliar else None,
+        {name: np.asarray(r.widths, dtype=np.float64) for name, r in every.items()},
+    )

@@ -11,31 +11,26 @@ from train.config import Config
 from train.data import VALIDATION_SEED, load_split, validation_split
 from train.render import render
 
+MNIST_LICENCE = "CC BY-SA 3.0"
 RENDER_CHUNK = 512  # digits rendered at once: bounds the renderer's memory
 
 
 def split_data(config: Config) -> tuple[dict, list[dict]]:
-    """MNIST train / validation / test as uint8 arrays; validation is carved from train."""
+    """MNIST train / validation as uint8 arrays; validation is carved from train. The test
+    split is not read here: only the report stage (train.stages) reads it, once."""
     images, labels = load_split("train", config.data_dir, download=config.download)
-    test_images, test_labels = load_split("test", config.data_dir, download=config.download)
     val_index, train_index = validation_split(len(images), config.val_size)
     if config.limit_train:
         train_index = train_index[: config.limit_train]
         val_index = val_index[: config.limit_train // 4 if config.val_size else 0]
-    if config.limit_test:
-        test_images, test_labels = (
-            test_images[: config.limit_test],
-            test_labels[: config.limit_test],
-        )
     data = {
         "train": (images[train_index], labels[train_index]),
         "val": (images[val_index], labels[val_index]),
-        "test": (test_images, test_labels),
     }
     used = [
         {
             "name": "MNIST training set (LeCun & Cortes)",
-            "licence": "CC BY-SA 3.0",
+            "licence": MNIST_LICENCE,
             "samples": len(train_index),
         }
     ]

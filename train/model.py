@@ -80,7 +80,3 @@ class HRNN(nn.Module):
         col_outputs, _ = self.col_encoder(row_vectors)
         row_logits = self.head(col_outputs)
         return row_logits[:, -1], row_logits
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

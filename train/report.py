@@ -1,15 +1,9 @@
-"""What a run leaves behind: weights, the model card, a confusion matrix and curves."""
+"""What a run shows: one line an epoch, curves, and the test report's confusion matrix."""
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from train.checkpoint import atomic_write_json, save_weights, sha256_file
-from train.model import HRNN
-from train.step import evaluate
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
@@ -18,10 +12,24 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 1
     return matrix
 
 
+def train_label(hparams: dict) -> str:
+    """What the training curve measured: augmented or label-smoothed digits score lower."""
+    harder = [
+        name
+        for name, on in (
+            ("augmented", hparams.get("augment")),
+            ("label-smoothed", hparams.get("label_smoothing")),
+        )
+        if on
+    ]
+    return f"train ({', '.join(harder)})" if harder else "train"
+
+
 def save_plots(
-    metrics: list[dict], matrix: np.ndarray, run_dir: Path, train_label: str = "train"
+    metrics: list[dict], matrix: np.ndarray | None, run_dir: Path, train_label: str = "train"
 ) -> list[Path]:
-    """curves.png and confusion_matrix.png; skipped (with a note) where matplotlib is absent."""
+    """curves.png, and confusion_matrix.png of the test report when there is one; skipped
+    (with a note) where matplotlib is absent."""
     try:
         import matplotlib
 
@@ -32,7 +40,7 @@ def save_plots(
         return []
     epochs = [m["epoch"] for m in metrics]
     figure, (loss_axis, acc_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    for split, label in (("train", train_label), ("val", "validation"), ("test", "test")):
+    for split, label in (("train", train_label), ("val", "validation"), ("val_pen", "writers")):
         if metrics and f"{split}_loss" in metrics[0]:
             loss_axis.plot(epochs, [m[f"{split}_loss"] for m in metrics], marker="o", label=label)
             acc_axis.plot(epochs, [m[f"{split}_acc"] for m in metrics], marker="o", label=label)
@@ -45,6 +53,8 @@ def save_plots(
     curves = run_dir / "curves.png"
     figure.savefig(curves, dpi=100)
     plt.close(figure)
+    if matrix is None:
+        return [curves]
 
     figure, axis = plt.subplots(figsize=(6, 5.5))
     axis.imshow(np.log1p(matrix), cmap="Blues")
@@ -73,53 +83,5 @@ def epoch_line(row: dict) -> str:
         parts.append(f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}")
     if "val_pen_acc" in row:
         parts.append(f"writers loss {row['val_pen_loss']:.4f} acc {row['val_pen_acc']:.4f}")
-    parts.append(f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.4f}")
     parts.append(f"{row['train_seconds']:.1f}s")
     return " | ".join(parts)
-
-
-def write_outputs(
-    model: HRNN,
-    card: dict,
-    metrics: list[dict],
-    test_set: tuple[torch.Tensor, torch.Tensor],
-    run_dir: Path,
-    weights_out: Path | None = None,
-) -> dict:
-    """Test the chosen weights once more, then write them with their card, matrix and plots."""
-    test_loss, test_acc, predicted = evaluate(model, *test_set)
-    matrix = confusion_matrix(test_set[1].cpu().numpy(), predicted.numpy())
-    atomic_write_json(
-        {"labels": list(range(10)), "matrix": matrix.tolist()}, run_dir / "confusion_matrix.json"
-    )
-    recipe = card.get("config", {})
-    harder = [
-        name
-        for name, on in (
-            ("augmented", recipe.get("augment")),
-            ("label-smoothed", recipe.get("label_smoothing")),
-        )
-        if on
-    ]
-    train_label = f"train ({', '.join(harder)})" if harder else "train"
-    save_plots(metrics, matrix, run_dir, train_label)
-    weights_path = run_dir / "hrnn_mnist.pt"
-    save_weights(model.cpu(), weights_path)
-    card = {
-        **card,
-        "test_accuracy": test_acc,
-        "test_loss": test_loss,
-        "test_errors": int(matrix.sum() - np.trace(matrix)),
-        "weights_sha256": sha256_file(weights_path),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-    }
-    atomic_write_json(card, run_dir / "hrnn_mnist.json")
-    if weights_out is not None:
-        save_weights(model, weights_out)
-        atomic_write_json(card, weights_out.with_suffix(".json"))
-    print(
-        f"final: test loss {test_loss:.4f} | test accuracy {test_acc:.4f} "
-        f"({card['test_errors']} errors) | epoch {card['selected_epoch']} by {card['selected_by']}"
-    )
-    print(f"wrote {run_dir}/ (checkpoint.pt, metrics.json, hrnn_mnist.pt, hrnn_mnist.json, plots)")
-    return card

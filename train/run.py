@@ -1,7 +1,9 @@
-"""A whole training run: set up, train (one loop, read it top to bottom), finish.
+"""A whole training run: set up, train (one loop, read it top to bottom), then train.stages
+(select, calibrate, finish, report).
 
 Every epoch's data order, augmentation and stroke renders come from (seed, epoch) alone, so a
 run resumed from its last checkpoint replays exactly what the uninterrupted run would have.
+Epochs are judged on validation only; the test split is read once, by the report stage.
 """
 
 import os
@@ -14,7 +16,6 @@ import torch
 from torch.utils.data import DistributedSampler
 
 from train.augment import augment, for_recipe
-from train.calibrate import calibrate
 from train.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointError,
@@ -25,11 +26,11 @@ from train.checkpoint import (
     safe_load,
 )
 from train.config import Config, hyperparameters
-from train.data import dataset_checksums
 from train.datasets import draw_strokes, split_data, stroke_data
 from train.device import describe_device, pick_device, synchronize
 from train.model import HRNN, HRNNConfig
-from train.report import epoch_line, write_outputs
+from train.report import epoch_line
+from train.stages import Stages, after_training
 from train.step import (
     capture_step,
     evaluate,
@@ -46,7 +47,7 @@ class TrainError(Exception):
 
 @dataclass
 class Run:
-    """What setup() builds for the loop and finish(): model, optimiser, data on the device."""
+    """What setup() builds for the loop and the stages: model, optimiser, data on the device."""
 
     config: Config
     hparams: dict
@@ -69,9 +70,20 @@ class Run:
 
 
 def run(config: Config) -> dict:
+    """Every stage of `config`'s recipe; with config.resume, the finished ones are skipped."""
     state = setup(config)
-    train(state)
-    return finish(state)
+    stages = Stages(config.run_dir)
+    if stages.finished("train") is None:
+        started = time.perf_counter()
+        train(state)
+        if state.rank == 0:
+            stages.record("train", started, epochs=config.epochs)
+    if state.world_size > 1:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    if state.rank != 0:
+        return {}
+    return after_training(state, stages)
 
 
 def train(r: Run) -> None:
@@ -140,8 +152,8 @@ def train(r: Run) -> None:
 
 
 def end_of_epoch(r: Run, row: dict) -> None:
-    """Validate and test, keep the best epoch by validation, checkpoint, write metrics."""
-    for split in ("val", "val_pen", "test"):
+    """Validate, keep the best epoch by validation, checkpoint, write metrics (no test)."""
+    for split in ("val", "val_pen"):
         if split in r.data and len(r.data[split][0]):
             row[f"{split}_loss"], row[f"{split}_acc"], _ = evaluate(r.model, *r.data[split])
     r.metrics.append(row)
@@ -294,57 +306,3 @@ def start_or_resume(config: Config, hparams: dict, model: HRNN, rank: int) -> di
         run_config = {"command": config.command, "hparams": hparams, "torch": torch.__version__}
         atomic_write_json(run_config, config.run_dir / "config.json")
     return None
-
-
-# --- finishing -------------------------------------------------------------------------------
-
-
-def finish(r: Run) -> dict:
-    """Best epoch's weights, calibrated on validation, written with their card."""
-    if r.world_size > 1:
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-    if r.rank != 0:
-        return {}
-    config = r.config
-    r.model.load_state_dict(r.best["state_dict"])  # the best validation epoch, or the last
-    validation = {k: v for k, v in r.data.items() if k.startswith("val") and len(v[0])}
-    card = {
-        "model": "hrnn-mnist",
-        "model_config": r.model.config.to_dict(),
-        "recipe": config.recipe,
-        "config": r.hparams,
-        "augment": for_recipe(config).to_dict() if config.augment else None,
-        "training_data": r.training_data,
-        "command": config.command,
-        "selected_epoch": r.best["epoch"],
-        "selected_by": "validation accuracy" if validation else "last epoch",
-        "val_accuracy": r.metrics[r.best["epoch"] - 1].get("val_acc"),
-        "val_pen_accuracy": r.metrics[r.best["epoch"] - 1].get("val_pen_acc"),
-        "images": {k: len(v[0]) for k, v in r.data.items()},  # as split and limited
-        "train_seconds": sum(m["train_seconds"] for m in r.metrics),
-        "device": describe_device(r.device),
-        "world_size": r.world_size,
-        "torch": torch.__version__,
-        "data_sha256": dataset_checksums(config.data_dir),
-    }
-    if validation:
-        card["calibration"] = calibrate(
-            {k: validation_logits(r.model, *v) for k, v in validation.items()}
-        )
-        r.say(
-            f"calibration: temperature {card['calibration']['temperature']:.3f}, "
-            f"sure at >= {card['calibration']['sure_at']:.2f}"
-        )
-    return write_outputs(
-        r.model, card, r.metrics, r.data["test"], config.run_dir, config.weights_out
-    )
-
-
-@torch.no_grad()
-def validation_logits(model: HRNN, images: torch.Tensor, labels: torch.Tensor):
-    model.eval()
-    logits = torch.cat(
-        [model(images[i : i + 1000].float().div(255)) for i in range(0, len(images), 1000)]
-    )
-    return logits.cpu().double().numpy(), labels.cpu().numpy()

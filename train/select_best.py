@@ -32,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {weights} is missing or does not match its card", file=sys.stderr)
             return 2
         cards[run] = card
-        print(f"{run}: validation {card['val_accuracy']:.4f}, test {card['test_accuracy']:.4f}")
+        test = card.get("test_accuracy")
+        reported = "test not reported" if test is None else f"test {test:.4f} (reported only)"
+        print(f"{run}: validation {card['val_accuracy']:.4f}, {reported}")
     if not args.weights_out.parent.is_dir():
         print(f"error: folder {args.weights_out.parent} does not exist", file=sys.stderr)
         return 2

@@ -25,9 +25,10 @@ MAX_PIECES = 200  # more separate marks than this is scribble, text or a pattern
 MAX_DIGITS = 12
 MAX_RUNS = 4 * MAX_DIGITS  # ink runs per inked row: a row crosses at most ~4 strokes a digit
 OVERLAP = 0.3  # pieces overlapping across this share of the narrower one are one digit
-NEAR = 0.04  # ... and so are pieces closer than this share of the digit height, unless the
-# digit they would make is wider than WIDE (then they are two digits almost touching)
-WIDE = 1.4  # a digit wider than this times its height, with no column gap: digits touching
+FRAGMENT = 0.5  # a piece shorter than this share of the tallest is part of a digit ...
+REACH = 0.15  # ... and joins its nearest neighbour within this share of the tallest's height,
+# unless the digit they would make is wider than WIDE
+WIDE = 1.5  # a digit wider than this times its height, with no column gap: digits touching
 SPECK = 0.15  # a digit smaller than this share of the tallest piece is a speck
 MARGIN = 0.1  # each digit's plane: its box and this share of its longer side around it
 TOO_MANY = (
@@ -124,24 +125,27 @@ def _block_max(mask: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _group(left, right, top, bottom, height: float) -> list[np.ndarray]:
-    """Pieces -> digits: join pieces whose column spans overlap (or nearly touch) until no
-    two digits do; work is bounded by MAX_PIECES squared per pass."""
+    """Pieces -> digits: join pieces whose column spans overlap, and a fragment (a piece
+    shorter than FRAGMENT of the tallest) to its nearest neighbour within REACH, until
+    nothing joins; work is bounded by MAX_PIECES squared per pass."""
     groups = [np.array([k]) for k in range(len(left))]
     span = np.stack([left, right, top, bottom], axis=1).astype(float)
     while len(groups) > 1:
-        lo, hi = span[:, 0], span[:, 1]
+        lo, hi, up, down = span.T
         overlap = np.minimum(hi[:, None], hi[None, :]) - np.maximum(lo[:, None], lo[None, :])
         narrow = np.minimum((hi - lo)[:, None], (hi - lo)[None, :])
-        tall = np.maximum(span[:, 3][:, None], span[:, 3][None, :])
-        tall -= np.minimum(span[:, 2][:, None], span[:, 2][None, :])
+        tall = np.maximum(down[:, None], down[None, :]) - np.minimum(up[:, None], up[None, :])
         wide = np.maximum(hi[:, None], hi[None, :]) - np.minimum(lo[:, None], lo[None, :])
+        np.fill_diagonal(overlap, -np.inf)
         join = overlap >= OVERLAP * narrow
-        join |= (overlap >= -NEAR * height) & (wide <= WIDE * tall)
-        np.fill_diagonal(join, False)
+        near = (overlap >= -REACH * height) & (wide <= WIDE * tall)
+        near &= overlap == overlap.max(axis=1, keepdims=True)  # the nearest neighbour only
+        join |= near & ((down - up) < FRAGMENT * height)[:, None]
+        join |= join.T
         if not join.any():
             break
         root = _roots(join)
-        merged = {}
+        merged: dict[int, list[int]] = {}
         for index, r in enumerate(root):
             merged.setdefault(int(r), []).append(index)
         groups = [np.concatenate([groups[i] for i in members]) for members in merged.values()]

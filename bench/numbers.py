@@ -225,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         for photo, count in ((False, args.count), (True, args.photo_count)):
             name = f"{source}_{'photo' if photo else 'drawn'}"
             rng = np.random.default_rng([SEEDS[source], SEEDS["photo"] * photo])
+            began = time.perf_counter()
             row = measure(read_batch, numbers(pool, count, rng), rng, photo)
+            row["seconds"] = round(time.perf_counter() - began, 1)
             sets[name] = {"source": where, **row}
             print(name, row, flush=True)
     result = {

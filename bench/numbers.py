@@ -6,7 +6,7 @@ digits read alone.
 Numbers of 2-6 digits are composed side by side (random gaps of GAP x the digit height,
 baseline jitter, sizes varied) from one held-out pen writer's real strokes (drawn with the
 page's brush by bench/handwriting.py) or from MNIST test digits (redrawn as on the page), as
-drawn ink planes and as phone photos (bench/photos.py; demo.preprocess.find_ink cleans them).
+drawn ink planes and as phone photos (bench/photos.py; demo.photo.photo_ink cleans them).
 Columns: the right number of digits found; each true digit's box matched at IoU >= 0.5; the
 whole number right; the same digits read alone (each on its own plane): the share of numbers
 with every digit right that way, and the per-digit accuracy raised to the number's length.
@@ -26,9 +26,9 @@ from PIL import Image
 
 from bench import handwriting, photos
 from bench.paths import RESULTS, write_json
-from demo.classifier import DEFAULT_MODEL, Classifier
-from demo.numbers import NumberError, classifier_batch, read_number, segment
-from demo.preprocess import PreprocessError, find_ink
+from demo.numbers import NumberError, read_number, segment
+from demo.photo import photo_ink
+from demo.reader import DEFAULT_MODEL, PreprocessError, Reader
 from train.pendigits import find_file, read_pendigits, writer_splits
 
 RESULTS_FILE = RESULTS / "numbers.json"
@@ -108,12 +108,12 @@ def photos_of(plane: np.ndarray, rng: np.random.Generator) -> bytes:
 
 
 def found_ink(picture: bytes) -> np.ndarray:
-    """What demo.preprocess.find_ink cleans from a photo; an empty plane where it finds none."""
-    ink = find_ink(picture)
+    """What demo.photo.photo_ink cleans from a photo; an empty plane where it finds none."""
+    ink = photo_ink(picture)
     return np.zeros((1, 1), np.float32) if ink is None else ink
 
 
-def photo_ink(plane: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def ink_of_photo(plane: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return found_ink(photos_of(plane, rng))
 
 
@@ -182,7 +182,7 @@ def measure(read_batch, made: list[list], rng: np.random.Generator, photo: bool)
             number_right += reading.text == truth
         singles = [alone(ink) for ink, _ in digits]
         if photo:
-            singles = [photo_ink(single, rng) for single in singles]
+            singles = [ink_of_photo(single, rng) for single in singles]
         read_alone = read_batch(singles)
         right = [
             r is not None and r.label == str(label)
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or (RESULTS / "numbers_validation.json" if args.validation else RESULTS_FILE)
     started, cpu = time.perf_counter(), time.process_time()
-    read_batch = classifier_batch(Classifier(DEFAULT_MODEL))
+    read_batch = Reader(DEFAULT_MODEL).read_each
     pools = {"pen": pen_pool(args.validation), "mnist": mnist_pool(args.validation, 2000)}
     sets = {}
     for source, (pool, where) in pools.items():

@@ -196,7 +196,7 @@ def _digit(ink: np.ndarray, cell_owner: np.ndarray, index: int, factor: int) -> 
 
 
 class DigitReading(Protocol):
-    """What a reader says about one digit plane (demo.reading.Reading has all of it)."""
+    """What a reader says about one digit plane (demo.reader.Reading has all of it)."""
 
     label: str
     confidence: float
@@ -276,14 +276,3 @@ def read_number(read_batch: ReadBatch, ink: object) -> NumberReading:
         raise ValueError(f"read_batch gave {len(readings)} readings for {len(found.digits)}")
     pairs = [(r, d.box) for r, d in zip(readings, found.digits, strict=True) if r is not None]
     return NumberReading(digits=pairs)
-
-
-def classifier_batch(classifier: Any) -> ReadBatch:
-    """Today's reader as a ReadBatch: each digit plane read as the page's canvas is read
-    (a white sketchpad composite), one demo.reading.read per digit."""
-    from demo.reading import read
-
-    def read_batch(planes: list[np.ndarray]) -> list[DigitReading | None]:
-        return [read(classifier, {"composite": 1.0 - plane}) for plane in planes]
-
-    return read_batch

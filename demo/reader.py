@@ -236,6 +236,11 @@ class Reader:
             name: np.concatenate([out[k] for out in outputs]) for k, name in enumerate(OUTPUT_NAMES)
         }
 
+    def read_each(self, planes: list[np.ndarray]) -> list[Reading | None]:
+        """One Reading (or None) per ink plane; the planes may differ in size (a number's
+        digits, each cut to its own box)."""
+        return [self.read(plane) for plane in planes]
+
     def read(self, ink: np.ndarray) -> Reading | None:
         """One ink plane -> a Reading, or None when there is nothing to read (blank, a dot).
 

@@ -3,15 +3,15 @@ read through the demo's own path (the card's calibration applied), and strokes a
 the page's canvas holds them."""
 
 import json
+from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 
 from bench import evaluate, handwriting
 from bench.evaluate import parse_models, score, worst_classes
 from bench.handwriting import BRUSH, CANVAS, DRAWN_SIZE, EvalSet, draw_strokes
-from bench.paths import SAMPLE
+from bench.paths import SAMPLE, WEIGHTS
 from demo.reader import DEFAULT_MODEL
 from demo.reader import Reader as Classifier
 from train.calibrate import calibration_error as calibration
@@ -120,16 +120,36 @@ def test_drawing_is_fixed_by_the_seed():
 # --- the command -----------------------------------------------------------------------
 
 
-def recalibrated(tmp_path, temperature: float, sure_at: float):
-    proto = onnx.load(str(DEFAULT_MODEL))
-    for prop in proto.metadata_props:
-        if prop.key == "model_card":
-            card = json.loads(prop.value)
-            card["calibration"] = {"temperature": temperature, "sure_at": sure_at}
-            prop.value = json.dumps(card)
-    path = tmp_path / "calibrated.onnx"
-    onnx.save(proto, str(path))
-    return path
+@pytest.fixture(scope="module")
+def recalibrated(tmp_path_factory):
+    """recalibrated(temperature, sure_at): the shipped weights exported as a reader whose
+    graph softmax uses that temperature (warming for no width) and whose card says so."""
+    from export.onnx_export import (
+        build_card,
+        export_proto,
+        load_model_and_card,
+        set_card,
+        write_model,
+    )
+    from train.checkpoint import sha256_file
+
+    model, training = load_model_and_card(WEIGHTS)
+    made = {}
+
+    def export(temperature: float, sure_at: float) -> Path:
+        if (temperature, sure_at) not in made:
+            calibrated = dict(
+                training, calibration={"temperature": temperature, "sure_at": sure_at}
+            )
+            card = build_card(model, calibrated, sha256_file(WEIGHTS), {})
+            proto, card["exporter"] = export_proto(model, card)
+            set_card(proto, card)
+            path = tmp_path_factory.mktemp("hot") / "calibrated.onnx"
+            write_model(proto, path)
+            made[temperature, sure_at] = path
+        return made[temperature, sure_at]
+
+    return export
 
 
 @pytest.fixture
@@ -150,10 +170,11 @@ def tiny_sets(monkeypatch):
     return sets
 
 
+@pytest.mark.slow
 def test_the_command_reads_every_model_through_its_card_and_writes_the_table(
-    tmp_path, tiny_sets, capsys
+    tmp_path, tiny_sets, capsys, recalibrated
 ):
-    hot = recalibrated(tmp_path, temperature=3.0, sure_at=0.6)
+    hot = recalibrated(temperature=3.0, sure_at=0.6)
     out = tmp_path / "evaluation.json"
     models = ["--models", f"shipped={DEFAULT_MODEL}", f"hot={hot}"]
     assert evaluate.main([*models, "--out", str(out)]) == 0
@@ -171,13 +192,13 @@ def test_the_command_reads_every_model_through_its_card_and_writes_the_table(
     assert result["sets"]["drawn"]["n"] == 4 and drawn["shipped"]["unreadable"] == 1
     assert digits["hot"]["correct"] == digits["shipped"]["correct"]  # same network
     assert digits["hot"]["mean_confidence"] < digits["shipped"]["mean_confidence"]
-    probabilities = Classifier(hot).predict(tiny_sets[0].images).probabilities
+    probabilities = evaluate.read_set(Classifier(hot), tiny_sets[0].images, True)["probabilities"]
     assert digits["hot"]["not_sure_share"] == pytest.approx(
         (probabilities.max(1) < 0.6).mean(), abs=1e-4
     )
     shipped = Classifier(DEFAULT_MODEL)
     threshold = shipped.card.sure_at
-    confident = shipped.predict(tiny_sets[0].images).probabilities.max(1)
+    confident = evaluate.read_set(shipped, tiny_sets[0].images, True)["probabilities"].max(1)
     assert digits["shipped"]["not_sure_share"] == pytest.approx(
         (confident < threshold).mean(), abs=1e-4
     )
@@ -235,7 +256,8 @@ def test_a_box_scan_stretches_the_ink_to_fill_the_square_one_bit_a_pixel():
 # --- bench.misses: the confident mistakes, as pictures ---------------------------------
 
 
-def test_misses_are_exactly_the_confident_wrong_answers_and_get_a_tile_each(tmp_path):
+@pytest.mark.slow
+def test_misses_are_exactly_the_confident_wrong_answers_and_get_a_tile_each(recalibrated):
     from bench import misses
 
     with np.load(SAMPLE) as sample:
@@ -244,9 +266,9 @@ def test_misses_are_exactly_the_confident_wrong_answers_and_get_a_tile_each(tmp_
     wrong[:5] = labels[:5]  # ... except these five, labelled right
     each = EvalSet("digits", "sample", list(images), wrong, direct=True)
     # a warmer temperature: some wrong answers at >= 90%, others below it (not misses)
-    classifier = Classifier(recalibrated(tmp_path, temperature=1.8, sure_at=0.5))
+    classifier = Classifier(recalibrated(temperature=1.8, sure_at=0.5))
     found = misses.confident_misses(classifier, each)
-    probabilities = classifier.predict(images).probabilities
+    probabilities = evaluate.read_set(classifier, list(images), True)["probabilities"]
     confident = probabilities.max(axis=1) >= evaluate.CONFIDENT
     read_wrong = probabilities.argmax(axis=1) != wrong
     expected = [i for i in range(20) if confident[i] and read_wrong[i]]

@@ -7,7 +7,7 @@ import pytest
 
 from bench import numbers, photos
 from bench.paths import mnist_dir
-from demo.classifier import DEFAULT_MODEL
+from demo.reader import DEFAULT_MODEL
 from train.pendigits import DEFAULT_FILE, FILE_NAME
 
 

@@ -10,16 +10,15 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from demo.classifier import DEFAULT_MODEL
 from demo.numbers import (
     MAX_DIGITS,
     TOO_MANY,
     TOUCHING,
     NumberError,
-    classifier_batch,
     read_number,
     segment,
 )
+from demo.reader import DEFAULT_MODEL, Reader
 
 
 def stroke(plane: np.ndarray, points: list[tuple[float, float]], width: float = 6.0) -> None:
@@ -216,7 +215,7 @@ def test_boolean_and_integer_planes_are_ink_too():
 
 @dataclass
 class Stub:
-    """A reader's answer for one digit, as demo.reading.Reading gives it."""
+    """A reader's answer for one digit, as demo.reader.Reading gives it."""
 
     label: str
     confidence: float = 0.9
@@ -301,10 +300,8 @@ def test_a_reader_that_loses_digits_is_an_error():
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="run python -m export first")
-def test_todays_reader_reads_the_number_as_it_reads_each_digit():
-    from demo.classifier import Classifier
-
-    read_batch = classifier_batch(Classifier(DEFAULT_MODEL))
+def test_shipped_reader_reads_the_number_as_it_reads_each_digit():
+    read_batch = Reader(DEFAULT_MODEL).read_each
     plane = forty_two()
     alone = read_batch([digit.plane for digit in segment(plane).digits])
     reading = read_number(read_batch, plane)

@@ -413,6 +413,7 @@ def test_int8_that_loses_accuracy_is_not_kept(reexport, monkeypatch, tmp_path):
     assert code == 0
     assert "int8 model loses " in stdout
     assert "of accuracy: not written and removed the stale one" in stdout
+    assert f"on {SAMPLE_SOURCE}" in stdout  # the gate read every digit given, not parity's few
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hrnn_mnist.onnx"]
 
 

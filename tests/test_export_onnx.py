@@ -1,12 +1,21 @@
-"""python -m export: what the exported file must be, and what a bad export must not do.
+"""python -m export: what the exported reader file must be, and what a bad export must not do.
 
-Two real exports (about 10 s each) are shared by the slow tests; the unhappy paths that stop
+The file is the reader graph: ink planes (N, H, W), 0 paper to 1 ink, of any size in; calibrated
+probabilities, the belief after every row, the 28x28 read, the logits, the stroke width, whether
+there was ink and how much of the plane is ink out; the card inside says so, and the weights
+card's calibration is baked into the graph.
+
+Two real exports through the CLI are shared by the slow tests: an uncalibrated one with the
+full parity check and a calibrated one. The other tests of what main() does with a graph get
+the first one's graph in place of the exporter; they and the calibrated export check parity on
+fewer digits and drawings (the int8 gates still read every digit). The unhappy paths that stop
 before exporting are quick.
 """
 
 import contextlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -18,13 +27,29 @@ import pytest
 import torch
 
 import export.onnx_export as onnx_export
+import export.parity as parity
 import export.quantize as quantize
-from bench.paths import REPO, SAMPLE
-from demo.reader import DEFAULT_MODEL, INT8_MODEL
+from bench.paths import REPO, SAMPLE, WEIGHTS
+from demo.reader import CARD_FORMAT, DEFAULT_MODEL, INT8_MODEL, OUTPUT_NAMES
 from demo.reader import Reader as Classifier
+from export import reference
 from export.__main__ import main
-from train.checkpoint import save_weights, sha256_file
+from train import pendigits
+from train.checkpoint import load_weights, save_weights, sha256_file
+from train.data import DataError, validation_split
 from train.model import HRNN, HRNNConfig
+
+SAMPLE_SOURCE = "mnist_test_sample.npz (1000 digits)"  # how the CLI names --sample SAMPLE
+FEWER_DIGITS, FEWER_DRAWINGS = 200, 40  # parity's sets, where the full check is not the point
+# Warmer than no calibration; many MNIST digits are read wider than wide_from, so the graph
+# warms them further, the thinner ones it does not.
+CALIBRATION = {
+    "temperature": 2.0,
+    "wide_from": 2.5,
+    "wide_power": 2.0,
+    "sure_at": 0.6,
+    "fitted_on": "validation",
+}
 
 
 def make_weights(folder: Path, config: HRNNConfig | None = None, card: bool = True) -> Path:
@@ -47,6 +72,32 @@ def run_main(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(-1, keepdims=True))
+    return shifted / shifted.sum(-1, keepdims=True)
+
+
+def run_graph(session, planes: np.ndarray) -> dict[str, np.ndarray]:
+    """Every output of one session.run on the whole batch (demo.reader.Reader.run chunks)."""
+    return dict(zip(OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), {"ink": planes}), strict=True))
+
+
+def has_pendigits() -> bool:
+    """Whether parity can render pen strokes here (it notes their absence otherwise)."""
+    try:
+        pendigits.find_file()
+    except DataError:
+        return False
+    return True
+
+
+def parity_rows(stdout: str) -> list[tuple[str, str, str, int]]:
+    """(verdict, set, against, count) of each row of the parity table the CLI printed."""
+    row = re.compile(r"^  (ok  |FAIL) (.+?)\s+vs (\w+)\s+n=(\d+)")
+    found = [row.match(line) for line in stdout.splitlines()]
+    return [(m[1].strip(), m[2], m[3], int(m[4])) for m in found if m]
+
+
 def machine_paths_in(path: Path) -> list[str]:
     """Absolute paths of this machine found in an .onnx, tensor payloads left out.
 
@@ -66,16 +117,18 @@ def machine_paths_in(path: Path) -> list[str]:
     return sorted(s for s in suspects if s.encode() in text)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> dict:
+def check_fewer(patch: pytest.MonkeyPatch) -> None:
+    """Parity on FEWER_DIGITS of the sample and FEWER_DRAWINGS drawings and pen renders."""
+    patch.setattr(parity, "PARITY_DIGITS", FEWER_DIGITS)
+    patch.setattr(parity, "DRAWINGS", FEWER_DRAWINGS)
+
+
+def export_through_cli(root: Path, weights: Path) -> dict:
     """One export through the CLI, parity on the repo's 1,000-digit sample given explicitly."""
-    root = tmp_path_factory.mktemp("export")
-    (root / "in").mkdir()
-    (root / "out").mkdir()
-    weights = make_weights(root / "in")
     output = root / "out" / "hrnn_mnist.onnx"
+    output.parent.mkdir()
     code, stdout, stderr = run_main("--weights", weights, "--output", output, "--sample", SAMPLE)
-    assert code == 0, stderr
+    assert code == 0, stdout + stderr
     return {
         "root": root,
         "weights": weights,
@@ -86,17 +139,51 @@ def exported(tmp_path_factory) -> dict:
     }
 
 
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict:
+    """Untrained weights whose card has no calibration: the graph bakes in the identity."""
+    root = tmp_path_factory.mktemp("export")
+    (root / "in").mkdir()
+    return export_through_cli(root, make_weights(root / "in"))
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory) -> dict:
+    """The shipped trained weights, their card carrying CALIBRATION (an untrained model's
+    logits are too alike for any temperature to show in its probabilities)."""
+    root = tmp_path_factory.mktemp("calibrated")
+    weights = root / "hrnn_mnist.pt"
+    weights.write_bytes(WEIGHTS.read_bytes())
+    training = json.loads(WEIGHTS.with_suffix(".json").read_text())
+    weights.with_suffix(".json").write_text(json.dumps(training | {"calibration": CALIBRATION}))
+    with pytest.MonkeyPatch.context() as patch:
+        check_fewer(patch)
+        return export_through_cli(root, weights)
+
+
+@pytest.fixture(scope="module")
+def sample_ink() -> tuple[np.ndarray, np.ndarray]:
+    """The first 200 sample digits as ink planes (pixels / 255), and their labels."""
+    with np.load(SAMPLE) as sample:
+        return sample["images"][:200] / np.float32(255), sample["labels"][:200].astype(np.int64)
+
+
 @pytest.fixture
 def reexport(exported, monkeypatch):
-    """main() without the 10 s exporter: it gets the graph the real export produced."""
+    """main() without the exporter: it gets the graph the real export produced.
 
-    def fake(model, opset=None):
-        card = onnx_export.read_card(exported["proto"])
+    That graph has the identity calibration baked in, so it stands in only for weights whose
+    card has none.
+    """
+
+    def fake(model, card, opset=None):
+        assert card["calibration"] == onnx_export.UNCALIBRATED, "the fake graph is uncalibrated"
         proto = onnx.ModelProto()
         proto.CopyFrom(exported["proto"])
-        return proto, card["exporter"]
+        return proto, onnx_export.read_card(exported["proto"])["exporter"]
 
     monkeypatch.setattr(onnx_export, "export_proto", fake)
+    check_fewer(monkeypatch)
     return exported
 
 
@@ -118,16 +205,31 @@ def test_checker_passes_with_full_shape_inference(exported):
 
 
 @pytest.mark.slow
-def test_batch_axis_is_symbolic_and_really_dynamic(exported):
+def test_batch_height_and_width_are_symbolic_and_really_dynamic(exported, sample_ink):
     graph = exported["proto"].graph
+    assert [value.name for value in graph.input] == ["ink"]
     for value in [*graph.input, *graph.output]:
         first = value.type.tensor_type.shape.dim[0]
         assert first.dim_param and not first.dim_value, value.name
-    session = Classifier(exported["output"]).session  # one run per batch, no chunking
-    for batch in (1, 7, 64):
-        logits, rows = session.run(None, {"image": np.zeros((batch, 28, 28), np.float32)})
-        assert logits.shape == (batch, 10)
-        assert rows.shape == (batch, 28, 10)
+    for side in graph.input[0].type.tensor_type.shape.dim[1:]:
+        assert side.dim_param and not side.dim_value
+    session = Classifier(exported["output"]).session  # one run per shape, no chunking
+    shapes = onnx_export.output_shapes(HRNNConfig())
+    digit = sample_ink[0][0]
+    alone = run_graph(session, digit[None])
+    for batch, height, width in ((1, 28, 28), (7, 41, 53), (3, 280, 280), (64, 30, 90)):
+        planes = np.zeros((batch, height, width), np.float32)
+        for k, plane in enumerate(planes):  # the same digit, somewhere else on each plane
+            top, left = k % (height - 27), (3 * k) % (width - 27)
+            plane[top : top + 28, left : left + 28] = digit
+        out = run_graph(session, planes)
+        for name, dims in shapes.items():
+            assert list(out[name].shape) == [batch if d == "batch" else d for d in dims], name
+        assert out["ink_found"].all()
+        np.testing.assert_allclose(out["ink_share"], digit.sum() / (height * width), rtol=1e-4)
+        for name in ("probabilities", "logits", "image", "stroke_width"):
+            expected = np.broadcast_to(alone[name], out[name].shape)
+            np.testing.assert_allclose(out[name], expected, atol=1e-3, err_msg=name)
 
 
 @pytest.mark.slow
@@ -142,7 +244,7 @@ def test_card_round_trips_with_training_card_and_versions(exported):
     proto, weights = exported["proto"], exported["weights"]
     card = onnx_export.read_card(proto)
     assert card == Classifier(exported["output"]).card.raw
-    assert card["format"] == "hrnn-mnist-card/1"
+    assert card["format"] == CARD_FORMAT == "hrnn-mnist-card/2"
     assert card["precision"] == "float32"
     assert card["training"] == json.loads(weights.with_suffix(".json").read_text())
     assert card["weights_sha256"] == sha256_file(weights)
@@ -151,26 +253,56 @@ def test_card_round_trips_with_training_card_and_versions(exported):
     assert card["exporter"]["torch"] == torch.__version__
     assert card["exporter"]["onnx"] == onnx.__version__
     assert card["exporter"]["method"] == "torch.onnx.export(dynamo=True)"
-    assert card["input"] | {"shape": None} == {
-        "name": "image",
-        "shape": None,
+    ink = card["input"]
+    assert ink.pop("ink").startswith("0 = paper, 1 = ink")
+    assert ink == {
+        "name": "ink",
+        "shape": ["batch", "height", "width"],
         "dtype": "float32",
         "image_size": 28,
         "digit_box": 20,
         "pixel_scale": 255.0,
-        "ink": "white-on-black",
     }
+    assert card["normalisation"] == reference.NORMALISATION
+    assert card["class_names"] == [str(k) for k in range(10)]
+    assert card["calibration"] == onnx_export.UNCALIBRATED  # the weights card fitted none
 
 
 @pytest.mark.slow
-def test_cli_reports_parity_through_the_classifier(exported):
+def test_card_names_the_outputs_the_graph_has(exported):
+    card = onnx_export.read_card(exported["proto"])
+    assert [value.name for value in exported["proto"].graph.output] == list(OUTPUT_NAMES)
+    assert set(card["outputs"]) == set(OUTPUT_NAMES)
+    assert card["outputs"] == onnx_export.output_shapes(HRNNConfig())
+    for value in exported["proto"].graph.output:  # symbolic where the card says "batch"
+        dims = [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+        promised = card["outputs"][value.name]
+        assert [isinstance(d, str) for d in dims] == [d == "batch" for d in promised]
+        assert [d for d in dims if isinstance(d, int)] == [d for d in promised if d != "batch"]
+    assert set(card["meaning"]) <= set(card["outputs"])
+    assert card["meaning"]["ink_found"] == onnx_export.BLANK
+
+
+@pytest.mark.slow
+def test_cli_reports_parity_of_the_reader_against_torch_and_numpy(exported):
     out = exported["stdout"]
-    assert "parity, PyTorch vs demo.classifier.Classifier" in out
-    assert "allowed: max|dp| 1e-05, max|dlogit| and max|drow| (row logits) 1e-04" in out
-    assert "ok   mnist_test_sample.npz (1000 digits)" in out
-    for batch in (1, 7, 64):
-        assert f"random pixels, batch {batch}" in out
-        assert f"same, one session.run of {batch}" in out
+    assert "parity, torch module and numpy reference vs demo.reader.Reader" in out
+    assert (
+        "allowed: top class agree >= 99.9%, ink_found agree 100%, "
+        "max|dp| 1e-03 (torch module) / 0.05 (numpy)"
+    ) in out
+    sets = [
+        (f"{SAMPLE_SOURCE}: 1000 as ink = pixels / 255", 1000),
+        ("400 of them drawn on a 280 px canvas", 400),
+    ]
+    if has_pendigits():
+        sets.append(("400 pen digits rendered at 280 px", 400))
+    else:
+        assert "note: pen renders left out: no pendigits file" in out
+    sets.append(("blank, faint and a dot", 4))
+    expected = [("ok", name, against, n) for name, n in sets for against in ("torch", "numpy")]
+    assert parity_rows(out) == expected
+    assert out.count("acc ref ") == 2 * (len(sets) - 1)  # every set but the blanks has labels
     assert "FAIL" not in out
     assert exported["stderr"] == ""  # a card was present: no warning
 
@@ -189,7 +321,8 @@ def test_int8_has_dynamic_quantized_lstms_and_an_int8_card(exported, tmp_path):
 
 
 @pytest.mark.slow
-def test_exporting_the_same_weights_twice_gives_the_same_bytes(exported):
+def test_exporting_the_same_weights_twice_gives_the_same_bytes(exported, monkeypatch):
+    check_fewer(monkeypatch)  # the bytes are the point, not the parity check
     again = exported["root"] / "again"
     again.mkdir()
     output = again / "hrnn_mnist.onnx"
@@ -247,7 +380,7 @@ def test_failed_parity_leaves_the_old_model_untouched(reexport, monkeypatch, tmp
     exporter = onnx_export.read_card(proto)["exporter"]
     bias = next(t for t in proto.graph.initializer if t.name.endswith("head.bias"))
     drifted = onnx.numpy_helper.to_array(bias).copy()
-    drifted[3] += np.float32(1e-3)  # one class: a shift of all logits would not change p
+    drifted[3] += np.float32(0.5)  # one class: a shift of all logits would not change p
     bias.CopyFrom(onnx.numpy_helper.from_array(drifted, bias.name))
     monkeypatch.setattr(onnx_export, "export_proto", lambda *a, **k: (proto, exporter))
     output = tmp_path / "hrnn_mnist.onnx"
@@ -280,6 +413,7 @@ def test_int8_that_loses_accuracy_is_not_kept(reexport, monkeypatch, tmp_path):
     assert code == 0
     assert "int8 model loses " in stdout
     assert "of accuracy: not written and removed the stale one" in stdout
+    assert f"on {SAMPLE_SOURCE}" in stdout  # the gate read every digit given, not parity's few
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hrnn_mnist.onnx"]
 
 
@@ -306,41 +440,75 @@ def test_int8_card_records_the_measured_confidence_drift(reexport, monkeypatch, 
     card = Classifier(tmp_path / "hrnn_mnist_int8.onnx").card.raw
     drift = card["confidence_drift"]
     assert card["approximate_confidence"] is True
-    assert drift["digits"] == 1000 and drift["on"] == "mnist_test_sample.npz (1000 digits)"
+    assert card["precision"] == "int8" and card["calibration"] == onnx_export.UNCALIBRATED
+    assert drift["digits"] == 1000 and drift["on"] == SAMPLE_SOURCE  # all of them, not parity's
+    assert drift["vs"] == "float32 reader, both through demo.reader.Reader"
     assert 0 <= drift["p99_abs_prob_diff"] <= drift["max_abs_prob_diff"] <= 1
     assert f"p99 {drift['p99_abs_prob_diff']:.4f}" in stdout
     assert f"max {drift['max_abs_prob_diff']:.4f} (card: approximate_confidence true)" in stdout
     assert "approximate_confidence" not in Classifier(output).card.raw  # float is exact
     measured = json.loads(results.read_text())  # the printed tables, for results/
     assert measured["command"].startswith("python -m export --weights ")
-    assert [c["passed"] for c in measured["parity"]] == [True] * 7
-    assert measured["parity"][0]["name"] == "mnist_test_sample.npz (1000 digits)"
+    sets = 4 if has_pendigits() else 3  # MNIST as ink, drawn, pen renders, blanks
+    assert [c["passed"] for c in measured["parity"]] == [True] * (2 * sets)
+    assert [c["against"] for c in measured["parity"][:2]] == ["torch", "numpy"]
+    name = f"{SAMPLE_SOURCE}: {FEWER_DIGITS} as ink = pixels / 255"
+    assert measured["parity"][0]["name"] == name
+    assert measured["parity"][2]["count"] == FEWER_DRAWINGS
     assert round(measured["int8"]["max_prob_diff"], 4) == drift["max_abs_prob_diff"]
     assert measured["int8"]["allowed"]["p99_prob_diff"] == quantize.MAX_P99_PROB_DIFF
 
 
 @pytest.mark.slow
-def test_calibrated_weights_ship_their_temperature_and_parity_applies_it(reexport, tmp_path):
-    """The page divides logits by the card's temperature, warmed by stroke width; PyTorch's side
-    of parity must too."""
-    weights = tmp_path / "hrnn_mnist.pt"
-    weights.write_bytes(reexport["weights"].read_bytes())
-    training = json.loads(reexport["weights"].with_suffix(".json").read_text())
-    training["calibration"] = {
-        "temperature": 0.5,
-        "wide_from": 2.5,  # most MNIST digits are wider: parity must warm them as the demo does
-        "wide_power": 2.0,
-        "sure_at": 0.6,
-        "fitted_on": "validation",
-    }
-    weights.with_suffix(".json").write_text(json.dumps(training))
-    output = tmp_path / "out.onnx"
-    code, stdout, stderr = run_main("--weights", weights, "--output", output, "--sample", SAMPLE)
-    assert code == 0, stdout + stderr
-    card = Classifier(output).card
-    assert card.raw["calibration"] == training["calibration"]
-    assert (card.temperature, card.sure_at) == (0.5, 0.6)
+def test_calibrated_weights_ship_their_temperature_and_parity_applies_it(calibrated, sample_ink):
+    rows = parity_rows(calibrated["stdout"])
+    assert len(rows) >= 6 and {verdict for verdict, *_ in rows} == {"ok"}
+    reader = Classifier(calibrated["output"])
+    card = reader.card
+    ink = sample_ink[0][:50]
+    ours = reader.run(ink)["probabilities"]
+    model = load_weights(calibrated["weights"])
+    cold = card.raw | {"calibration": onnx_export.UNCALIBRATED}
+    for side, allowed in (
+        (parity.module_outputs, parity.MAX_GRAPH_PROB_DIFF),
+        (parity.reference_outputs, parity.MAX_REFERENCE_PROB_DIFF),
+    ):  # both references warm as the card says; one that did not would differ
+        assert np.abs(side(model, ink, card.raw)["probabilities"] - ours).max() <= allowed
+        assert np.abs(side(model, ink, cold)["probabilities"] - ours).max() > 1e-3
+    assert card.raw["calibration"] == CALIBRATION
+    assert (card.temperature, card.sure_at) == (2.0, 0.6)
     assert (card.wide_from, card.wide_power) == (2.5, 2.0)
+    training = json.loads(calibrated["weights"].with_suffix(".json").read_text())
+    assert card.raw["training"] == training
+
+
+@pytest.mark.slow
+def test_the_calibration_is_baked_into_the_graph(calibrated, sample_ink):
+    """The file's probabilities are softmax(logits / T) of its own logits, T the card's
+    temperature, warmed only for strokes wider than wide_from: flatter than softmax(logits)."""
+    ink, _ = sample_ink
+    reader = Classifier(calibrated["output"])
+    out, card = reader.run(ink), reader.card
+    assert out["ink_found"].all()
+    width = out["stroke_width"]
+    blank_width = width <= card.wide_from  # no warming: T is the card's temperature
+    assert blank_width.any() and (~blank_width).any()
+    np.testing.assert_allclose(
+        out["probabilities"][blank_width],
+        softmax(out["logits"][blank_width] / card.temperature),
+        atol=1e-5,
+    )
+    warmth = card.temperature * np.maximum(1.0, width / card.wide_from) ** card.wide_power
+    assert (warmth[~blank_width] > card.temperature).all()
+    np.testing.assert_allclose(
+        out["probabilities"], softmax(out["logits"] / warmth[:, None]), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        out["row_probabilities"], softmax(out["row_logits"] / warmth[:, None, None]), atol=1e-5
+    )
+    uncalibrated = softmax(out["logits"]).max(-1)
+    assert (out["probabilities"].max(-1) <= uncalibrated + 1e-6).all()
+    assert (out["probabilities"].max(-1) < uncalibrated - 1e-3).mean() > 0.5
 
 
 @pytest.mark.slow
@@ -354,6 +522,7 @@ def test_missing_weights_card_warns_loudly_and_says_so_in_the_card(reexport, tmp
     card = Classifier(output).card.raw
     assert card["training"] == {"note": "no weights card found"}
     assert card["weights_sha256"] == sha256_file(weights)
+    assert card["calibration"] == onnx_export.UNCALIBRATED  # nothing fitted, nothing baked in
 
 
 # --- bad input: one sentence, exit 1, nothing written (quick: they stop before exporting) --
@@ -452,6 +621,24 @@ def test_a_sample_that_is_not_an_npz_of_digits(tmp_path):
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_the_gates_read_the_validation_split_never_the_test_split(monkeypatch, tmp_path):
+    asked = []
+    images = np.arange(6000 * 28 * 28, dtype=np.uint32).reshape(6000, 28, 28).astype(np.uint8)
+    labels = np.arange(6000) % 10
+
+    def load_split(split, data_dir=None, download=True):
+        asked.append((split, data_dir, download))
+        return images, labels
+
+    monkeypatch.setattr(quantize, "load_split", load_split)
+    got, got_labels, source = quantize.validation_digits(tmp_path, None, download=False)
+    assert asked == [("train", tmp_path, False)]
+    index, _ = validation_split(6000, quantize.VALIDATION_SIZE)
+    np.testing.assert_array_equal(got, images[index])
+    np.testing.assert_array_equal(got_labels, labels[index])
+    assert source == f"MNIST validation split ({quantize.VALIDATION_SIZE} digits)"
+
+
 def test_help_shows_defaults_as_the_user_would_type_them(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--help"])
@@ -487,6 +674,7 @@ def test_card_copies_calibration_and_training_data_from_the_weights_card():
     assert card["training_data"] == training["training_data"]
     assert card["training"] == training and card["exporter"] == exporter
     everything_else = {"name", "format", "precision", "input", "outputs", "class_names"}
+    everything_else |= {"meaning", "normalisation"}
     assert set(card) == everything_else | {"training", "weights_sha256", "exporter"} | {
         "calibration",
         "training_data",

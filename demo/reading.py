@@ -1,0 +1,46 @@
+"""One picture -> what it says: a single digit's Reading, a NumberReading, or nothing.
+
+The ink decides, not a flag: a picture is cleaned once (demo.photo), every digit-sized piece
+is kept and cut into digits (demo.numbers); two or more digits (or digits that touch) are a
+number, read digit by digit in one batch. One digit is read exactly as a single digit always
+was: the heaviest digit's ink (keep="digit") straight to the reader graph, so single-digit
+answers do not change. The CLI, the API and the page's upload and drawing paths all use this.
+"""
+
+import numpy as np
+
+from demo.numbers import NumberReading, read_number
+from demo.photo import photo_inks
+from demo.reader import Reader, Reading
+
+Found = Reading | NumberReading | None
+
+
+def read_inks(reader: Reader, digit_ink: np.ndarray | None, all_ink: np.ndarray | None) -> Found:
+    """The number on `all_ink` if it holds several digits (or touching ones), else the one
+    digit on `digit_ink` read as always; None if there is nothing to read."""
+    if all_ink is None:
+        return None
+    number = read_number(reader.read_each, all_ink)
+    if number.touching or len(number.digits) > 1:
+        return number
+    return None if digit_ink is None else reader.read(digit_ink)
+
+
+def read_picture(reader: Reader, image: object) -> Found:
+    """A file, bytes, array or PIL image -> what it says (see read_inks). Raises
+    PreprocessError (NumberError included) with one sentence, ModelError for the graph."""
+    found = photo_inks(image)
+    return None if found is None else read_inks(reader, *found)
+
+
+def read_plane(reader: Reader, ink: np.ndarray) -> Found:
+    """A drawing's ink plane (no cleaning): a number, or the whole plane read as one digit."""
+    return read_inks(reader, ink, ink)
+
+
+def record(found: Found, blank: str) -> dict:
+    """The JSON answer of the CLI and the API: a digit's or a number's record (docs/numbers.md),
+    or {"error": blank} when there is nothing to read."""
+    got = None if found is None else found.record()
+    return {"error": blank} if got is None else got

@@ -13,7 +13,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from demo.numbers import MAX_DIGITS, TOO_MANY, TOUCHING, NumberReading
+from demo.numbers import MARGIN, MAX_DIGITS, OVERLAP, SPECK, TOO_MANY, TOUCHING, WIDE, NumberReading
 from demo.reader import DECIMALS, Reading
 
 HERE = Path(__file__).resolve().parent
@@ -33,11 +33,23 @@ SENTENCES = {
     "touching": TOUCHING,
     "too_many": TOO_MANY,
 }
-NUMBER_LIMITS = {"max_digits": MAX_DIGITS}  # the page caps its stroke groups at the same count
+# How the page groups its strokes into digits (demo/canvas.js), with demo.numbers' own rules:
+# strokes overlapping across OVERLAP of the narrower are one digit; a group smaller than SPECK
+# of the tallest is dropped; a group wider than WIDE times its height among others is digits
+# touching; each digit's plane is its box plus MARGIN; more than MAX_DIGITS is TOO_MANY.
+GROUPING = {
+    "overlap": OVERLAP,
+    "speck": SPECK,
+    "wide": WIDE,
+    "margin": MARGIN,
+    "max_digits": MAX_DIGITS,
+    "max_strokes": 4 * MAX_DIGITS,  # strokes beyond this are scribble: bounded work
+}
 TEMPLATE = """
 <div class="hrnn-answer" data-name="{name}" data-state="empty" data-for="" data-sure=""
  aria-live="polite">
   <p class="hrnn-headline"><span class="hrnn-digit"></span><span class="hrnn-sure"></span></p>
+  <ol class="hrnn-digits" aria-label="Each digit and its own confidence"></ol>
   <p class="hrnn-message"></p>
   <ol class="hrnn-top" aria-label="Top 3 classes"></ol>
   <div class="hrnn-pictures">
@@ -99,7 +111,7 @@ def facts(card, blank: str) -> dict:
         "decimals": DECIMALS,
         "blank": blank,
         "sentences": SENTENCES,
-        **NUMBER_LIMITS,
+        "grouping": GROUPING,
     }
 
 

@@ -48,7 +48,12 @@ ABOUT = (
     "made up its mind. The int8 model is the quantized export of the same weights."
 )
 CSS = """
-#hrnn-title h1 { margin: 0; font-size: 1.6rem; font-weight: 700; line-height: 1.2; }
+#hrnn-title h1 {
+  margin: 0; font-size: 1.6rem; font-weight: 700; line-height: 1.2;
+  /* one whole font: the theme's bold web font may hold only a few glyphs (then the first
+     word came out lighter and smaller than the rest, in another font) */
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", sans-serif;
+}
 @media (max-width: 480px) {
   .gradio-container { padding-top: 4px !important; }
   #hrnn-title h1 { font-size: 1.25rem; }

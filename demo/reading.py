@@ -1,15 +1,17 @@
 """One picture -> what it says: a single digit's Reading, a NumberReading, or nothing.
 
 The ink decides, not a flag: a picture is cleaned once (demo.photo), every digit-sized piece
-is kept and cut into digits (demo.numbers); two or more digits (or digits that touch) are a
-number, read digit by digit in one batch. One digit is read exactly as a single digit always
-was: the heaviest digit's ink (keep="digit") straight to the reader graph, so single-digit
-answers do not change. The CLI, the API and the page's upload and drawing paths all use this.
+is kept and cut into digits (demo.numbers); two or more digits are a number, read digit by
+digit (or, if some of them touch, reported with the TOUCHING sentence). One digit is read
+exactly as a single digit always was: the heaviest digit's ink (keep="digit") straight to the
+reader graph, so single-digit answers do not change; a lone piece wider than a digit (a 7's
+bar drawn first, two digits joined in one stroke) is read that way too. The CLI, the API and
+the page's upload and drawing paths all use this.
 """
 
 import numpy as np
 
-from demo.numbers import NumberReading, read_number
+from demo.numbers import NumberReading, segment
 from demo.photo import photo_inks
 from demo.reader import Reader, Reading
 
@@ -21,10 +23,14 @@ def read_inks(reader: Reader, digit_ink: np.ndarray | None, all_ink: np.ndarray 
     digit on `digit_ink` read as always; None if there is nothing to read."""
     if all_ink is None:
         return None
-    number = read_number(reader.read_each, all_ink)
-    if number.touching or len(number.digits) > 1:
-        return number
-    return None if digit_ink is None else reader.read(digit_ink)
+    found = segment(all_ink)
+    if len(found.digits) < 2:
+        return None if digit_ink is None else reader.read(digit_ink)
+    if found.touching:
+        return NumberReading(touching=[digit.box for digit in found.digits if digit.touching])
+    readings = reader.read_each([digit.plane for digit in found.digits])
+    pairs = [(r, d.box) for r, d in zip(readings, found.digits, strict=True) if r is not None]
+    return NumberReading(digits=pairs)
 
 
 def read_picture(reader: Reader, image: object) -> Found:

@@ -1,9 +1,11 @@
 // Reads drawings off the page's main thread, so a guess never holds up the stroke being drawn.
 // The canvas' ink plane goes to the reader graph as it is (onnxruntime-web, the same .onnx the
-// server runs); the graph's outputs become the answer object in shown.js.
-// In: {open: config} once (demo.browser's config, URLs absolute), then {ink, side, n}.
+// server runs); the graph's outputs become the answer object in shown.js. A number comes as one
+// plane per digit (demo/canvas.js groups the strokes), each read by the same graph.
+// In: {open: config} once (demo.browser's config, URLs absolute), then {planes, n}: planes is
+// [{ink, width, height}] for one digit, [{ink, width, height, box}, ...] for a number.
 // Out: {ready, files} or {failed}, then {n, answer} per read, or {n, failed} if a read throws.
-import { shown } from "./shown.js";
+import { shown, shownNumber } from "./shown.js";
 
 let reader = null;
 
@@ -19,9 +21,12 @@ async function open({ runtime, wasm, model, input, answer }) {
   ort.env.wasm.numThreads = 1; // a page needs no worker threads (nor cross-origin isolation)
   ort.env.wasm.wasmBinary = binary;
   const session = await ort.InferenceSession.create(model, { executionProviders: ["wasm"] });
-  return async (ink, side, number) => {
-    const outputs = await session.run({ [input]: new ort.Tensor("float32", ink, [1, side, side]) });
-    return shown(outputs, answer, number);
+  const run = ({ ink, width, height }) => session.run({ [input]: new ort.Tensor("float32", ink, [1, height, width]) });
+  return async (planes, number) => {
+    if (planes.length === 1) return shown(await run(planes[0]), answer, number);
+    const outputs = [];
+    for (const plane of planes) outputs.push(await run(plane)); // one session.run per digit
+    return shownNumber(outputs, planes.map((p) => p.box), answer, number);
   };
 }
 
@@ -38,7 +43,7 @@ self.onmessage = async ({ data }) => {
     return;
   }
   try {
-    self.postMessage({ n: data.n, answer: await reader(data.ink, data.side, data.n) });
+    self.postMessage({ n: data.n, answer: await reader(data.planes, data.n) });
   } catch (error) {
     self.postMessage({ n: data.n, failed: String(error) });
   }

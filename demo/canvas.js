@@ -29,7 +29,8 @@ ink.width = WIDTH;
 ink.height = HEIGHT;
 ink.getContext("2d", { willReadFrequently: true }); // its pixels are read after every stroke
 const strokes = [];
-let current = null; // the stroke being drawn: {id, points, started, sentPoints}
+let current = null; // the stroke being drawn: {id, points, started, sentPoints, key}
+let strokeKeys = 0; // each stroke's own number: a digit's plane is known by its strokes
 let ticker = null;
 let sentAt = 0;
 let sent = 0;
@@ -169,14 +170,17 @@ function digitGroups(all, rules) {
 }
 
 function digitPlane({ strokes: own, box }, rules) {
-  // One digit's strokes alone, on a plane of its box plus a margin; its box in ink pixels
+  // One digit's strokes alone, on a plane of its box plus a margin; its box in ink pixels;
+  // its key (which strokes, how many points each) lets the worker reuse an unchanged
+  // digit's reading while the next one is written
   const [x0, y0, x1, y1] = box.map(Math.round);
   const margin = 1 + Math.round(rules.margin * Math.max(x1 - x0, y1 - y0));
   const canvas = document.createElement("canvas");
   canvas.width = x1 - x0 + 2 * margin;
   canvas.height = y1 - y0 + 2 * margin;
   paintOn(canvas, "#000", own, [x0 - margin, y0 - margin]);
-  return { ...plane(canvas), box: [x0, y0, x1 - x0, y1 - y0] };
+  const key = own.map((stroke) => `${stroke.key}.${stroke.points.length}`).join(",");
+  return { ...plane(canvas), box: [x0, y0, x1 - x0, y1 - y0], key };
 }
 
 function readHere(number) {
@@ -267,7 +271,8 @@ screen.addEventListener("pointerdown", (event) => {
   if (current || (event.pointerType === "mouse" && event.button !== 0)) return;
   event.preventDefault();
   screen.setPointerCapture(event.pointerId);
-  current = { id: event.pointerId, points: [at(event)], started: performance.now(), sentPoints: 0 };
+  const [id, started, key] = [event.pointerId, performance.now(), (strokeKeys += 1)];
+  current = { id, points: [at(event)], started, sentPoints: 0, key };
   paint();
   clearInterval(ticker);
   ticker = setInterval(liveGuess, TICK_MS);

@@ -25,7 +25,7 @@ import gradio as gr
 from demo import browser, guard, webruntime
 from demo.answer import answer_view, empty, refusal, shown, shown_number
 from demo.canvas import ink_canvas, ink_plane, ink_png
-from demo.numbers import NumberReading
+from demo.numbers import NumberError, NumberReading
 from demo.reader import DEFAULT_MODEL, INT8_MODEL, ModelError, PreprocessError, Reader
 from demo.reading import Found, read_picture, read_plane, record
 
@@ -107,7 +107,7 @@ def answer(
     failure is one sentence."""
     try:
         found = found_in(source, read, models, precision)
-    except guard.Refused as error:
+    except (guard.Refused, NumberError) as error:  # a number's own sentence, as the page says it
         return refusal(str(error), number)
     except (PreprocessError, ModelError) as error:
         return refusal(f"{CANNOT}{error}", number)
@@ -156,7 +156,7 @@ def read_record(upload: object, models: Models, precision: object = None) -> dic
     try:
         path = guard.checked_upload(upload)
         return record(found_in(path, read_picture, models, precision), BLANK_UPLOAD)
-    except guard.Refused as error:
+    except (guard.Refused, NumberError) as error:
         return {"error": str(error)}
     except (PreprocessError, ModelError) as error:
         return {"error": f"{CANNOT}{error}"}

@@ -13,7 +13,17 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from demo.numbers import MARGIN, MAX_DIGITS, OVERLAP, SPECK, TOO_MANY, TOUCHING, WIDE, NumberReading
+from demo.numbers import (
+    FRAGMENT,
+    MARGIN,
+    MAX_DIGITS,
+    OVERLAP,
+    SPECK,
+    TOO_MANY,
+    TOUCHING,
+    WIDE,
+    NumberReading,
+)
 from demo.reader import DECIMALS, Reading
 
 HERE = Path(__file__).resolve().parent
@@ -35,11 +45,13 @@ SENTENCES = {
 }
 # How the page groups its strokes into digits (demo/canvas.js), with demo.numbers' own rules:
 # strokes overlapping across OVERLAP of the narrower are one digit; a group smaller than SPECK
-# of the tallest is dropped; a group wider than WIDE times its height among others is digits
-# touching; each digit's plane is its box plus MARGIN; more than MAX_DIGITS is TOO_MANY.
+# of the tallest is dropped; fewer than two groups of FRAGMENT of the tallest's height is one
+# digit (demo.reading.is_number); a group wider than WIDE times its height among others is
+# digits touching; each digit's plane is its box plus MARGIN; more than MAX_DIGITS is TOO_MANY.
 GROUPING = {
     "overlap": OVERLAP,
     "speck": SPECK,
+    "fragment": FRAGMENT,
     "wide": WIDE,
     "margin": MARGIN,
     "max_digits": MAX_DIGITS,

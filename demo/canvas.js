@@ -184,7 +184,8 @@ function digitPlane({ strokes: own, box }, rules) {
 }
 
 function readHere(number) {
-  // One digit: the whole plane, as the server reads it. A number: one plane per digit.
+  // One digit: the whole plane, as the server reads it. A number (two or more groups of a
+  // digit's height, as demo.reading.is_number): one plane per digit.
   // Too many marks, or a digit wider than `wide` times its height among several: one
   // sentence, answered here without reading anything.
   const facts = browser.answer;
@@ -195,7 +196,10 @@ function readHere(number) {
   const said = (message, extra = {}) =>
     answeredHere({ n: number, answer: { state: "error", message, for: number, ...extra } });
   if (groups === null) return said(facts.sentences.too_many);
-  if (groups.length < 2) {
+  const tallest = Math.max(0, ...groups.map(({ box }) => box[3] - box[1]));
+  const full = groups.filter(({ box }) => box[3] - box[1] >= rules.fragment * tallest);
+  if (full.length < 2) {
+    // one digit (beside it at most fragments shorter than half of it): the whole plane
     const whole = plane(ink);
     return reader.postMessage({ planes: [whole], n: number }, [whole.ink.buffer]);
   }

@@ -5,13 +5,14 @@ is kept and cut into digits (demo.numbers); two or more digits are a number, rea
 digit (or, if some of them touch, reported with the TOUCHING sentence). One digit is read
 exactly as a single digit always was: the heaviest digit's ink (keep="digit") straight to the
 reader graph, so single-digit answers do not change; a lone piece wider than a digit (a 7's
-bar drawn first, two digits joined in one stroke) is read that way too. The CLI, the API and
+bar drawn first, two digits joined in one stroke) is read that way too, and so is one digit
+beside pieces shorter than half of it (a broken stroke: `is_number`). The CLI, the API and
 the page's upload and drawing paths all use this.
 """
 
 import numpy as np
 
-from demo.numbers import NumberReading, segment
+from demo.numbers import FRAGMENT, NumberReading, segment
 from demo.photo import photo_inks
 from demo.reader import Reader, Reading
 
@@ -24,13 +25,20 @@ def read_inks(reader: Reader, digit_ink: np.ndarray | None, all_ink: np.ndarray 
     if all_ink is None:
         return None
     found = segment(all_ink)
-    if len(found.digits) < 2:
+    if not is_number([digit.box[3] for digit in found.digits]):
         return None if digit_ink is None else reader.read(digit_ink)
     if found.touching:
         return NumberReading(touching=[digit.box for digit in found.digits if digit.touching])
     readings = reader.read_each([digit.plane for digit in found.digits])
     pairs = [(r, d.box) for r, d in zip(readings, found.digits, strict=True) if r is not None]
     return NumberReading(digits=pairs)
+
+
+def is_number(heights: list[int]) -> bool:
+    """Two or more digits of a digit's height: a number. A digit's stray fragment (shorter
+    than demo.numbers.FRAGMENT of the tallest: a broken stroke, a flag drawn apart) beside one
+    full digit leaves it one digit, read as always."""
+    return sum(h >= FRAGMENT * max(heights) for h in heights) >= 2 if heights else False
 
 
 def read_picture(reader: Reader, image: object) -> Found:

@@ -17,6 +17,7 @@ from demo.photo import photo_inks
 from demo.reader import Reader, Reading
 
 Found = Reading | NumberReading | None
+MIN_HEIGHT = 8  # px: the tallest digit of a number is at least this tall
 
 
 def read_inks(reader: Reader, digit_ink: np.ndarray | None, all_ink: np.ndarray | None) -> Found:
@@ -37,8 +38,11 @@ def read_inks(reader: Reader, digit_ink: np.ndarray | None, all_ink: np.ndarray 
 def is_number(heights: list[int]) -> bool:
     """Two or more digits of a digit's height: a number. A digit's stray fragment (shorter
     than demo.numbers.FRAGMENT of the tallest: a broken stroke, a flag drawn apart) beside one
-    full digit leaves it one digit, read as always."""
-    return sum(h >= FRAGMENT * max(heights) for h in heights) >= 2 if heights else False
+    full digit leaves it one digit, read as always; so do marks under MIN_HEIGHT px tall (dots
+    and noise: no digit can be read at that size, MNIST's own are 20 px)."""
+    if not heights or max(heights) < MIN_HEIGHT:
+        return False
+    return sum(h >= FRAGMENT * max(heights) for h in heights) >= 2
 
 
 def read_picture(reader: Reader, image: object) -> Found:

@@ -13,7 +13,7 @@ from demo.numbers import NumberReading
 from demo.photo import photo_ink, photo_inks
 from demo.predict import main
 from demo.reader import DEFAULT_MODEL, Reader, Reading
-from demo.reading import is_number, read_picture
+from demo.reading import MIN_HEIGHT, is_number, read_picture
 
 pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="run python -m export first")
 
@@ -86,6 +86,7 @@ def test_the_cli_prints_a_number_without_a_flag(digits, tmp_path, capsys):
 def test_two_digits_of_a_digits_height_make_a_number_a_fragment_does_not():
     assert is_number([100, 90]) and is_number([100, 50, 80])
     assert not is_number([100]) and not is_number([100, 49]) and not is_number([])
+    assert not is_number([1, 1]) and is_number([MIN_HEIGHT, MIN_HEIGHT])  # dots are no digits
 
 
 def test_one_digit_beside_a_short_stray_mark_is_read_as_one_digit(digits, reader):

@@ -12,7 +12,6 @@ Without the runtime files (offline, or the fetch failed) or with HRNN_BROWSER_RE
 server reads every drawing; so it does for the int8 model (demo/canvas.js).
 """
 
-import logging
 import os
 from pathlib import Path
 
@@ -29,7 +28,6 @@ RUNTIME_MODULE = "ort.wasm.min.mjs"
 ROUTE = "hrnn-web"  # the page fetches ROUTE/<name>, relative to the app's own address
 SWITCH = "HRNN_BROWSER_READS"
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".gz": "application/gzip"}
-log = logging.getLogger("hrnn-mnist.browser")
 
 
 def enabled() -> bool:
@@ -37,23 +35,13 @@ def enabled() -> bool:
     return os.environ.get(SWITCH, "1") != "0"
 
 
-def prepare(timeout: float = 20.0) -> None:
-    """Fetch the runtime at startup if it is missing; failing that, say so (the server reads)."""
-    if not enabled():
-        return
-    try:
-        webruntime.ensure(timeout=timeout)
-    except webruntime.RuntimeUnavailable as error:
-        log.warning("drawings will be read on the server: %s", error)
-
-
 def files(reader: Reader) -> dict[str, Path]:
     """The route table: name the page asks for -> the file served. Empty when the server reads."""
-    runtime = webruntime.runtime_dir()
-    if not enabled() or not webruntime.is_ready(runtime):
+    runtime = webruntime.served_files() if enabled() else {}
+    if not runtime:  # off, not fetched yet, or a file that does not match its recorded hash
         return {}
     table = {name: WEB / name for name in MODULES}
-    table.update({name: runtime / name for name in webruntime.SERVED})
+    table.update(runtime)
     table[reader.model_path.name] = reader.model_path.resolve()
     return table
 

@@ -25,6 +25,7 @@ OUTPUT_NAMES = (
     "row_logits",
     "stroke_width",
     "ink_found",
+    "ink_share",
 )
 # Planes per session.run: the LSTMs' input projections take 1.6 MB an image, the crop-and-fit
 # 3 MB more; small runs keep both in cache.
@@ -250,9 +251,9 @@ class Reader:
         plane = _as_batch(ink)
         if len(plane) != 1:
             raise ModelError(f"read takes one ink plane, not {len(plane)}")
-        if float(np.clip(plane, 0.0, 1.0).mean()) > MAX_COVERAGE:
-            raise PreprocessError(MOSTLY_INK)
         out = self.run(plane)
+        if out["ink_share"][0] > MAX_COVERAGE:
+            raise PreprocessError(MOSTLY_INK)
         if not out["ink_found"][0]:
             return None
         card = self.card

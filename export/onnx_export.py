@@ -100,15 +100,7 @@ def build_card(
             "digit_box": reference.DIGIT_BOX,
             "pixel_scale": PIXEL_SCALE,
         },
-        "outputs": {
-            "probabilities": ["batch", classes],
-            "row_probabilities": ["batch", size, classes],
-            "image": ["batch", size, size],
-            "logits": ["batch", classes],
-            "row_logits": ["batch", size, classes],
-            "stroke_width": ["batch"],
-            "ink_found": ["batch"],
-        },
+        "outputs": output_shapes(model.config),
         "meaning": {
             "probabilities": "softmax(logits / T), T = temperature * max(1, stroke_width / "
             "wide_from) ** wide_power (the card's calibration)",
@@ -117,6 +109,8 @@ def build_card(
             "pixel_scale for the model)",
             "stroke_width": "mean stroke width of image / 255 > 0.5, in its pixels",
             "ink_found": BLANK,
+            "ink_share": "the share of the plane that is ink (its mean, 0..1): over 0.9 there is "
+            "no paper left to read a digit on",
         },
         "normalisation": reference.NORMALISATION,
         "class_names": [str(i) for i in range(classes)],
@@ -263,23 +257,22 @@ def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
     return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
 
 
+def output_shapes(config: HRNNConfig) -> dict[str, list[int | str]]:
+    """Each output's shape, "batch" the dynamic axis: what the card promises and the graph has."""
+    size, classes = config.image_size, config.num_classes
+    shapes = {"probabilities": ["batch", classes], "row_probabilities": ["batch", size, classes]}
+    shapes |= {"image": ["batch", size, size], "logits": ["batch", classes]}
+    shapes |= {"row_logits": ["batch", size, classes]}
+    return shapes | {name: ["batch"] for name in ("stroke_width", "ink_found", "ink_share")}
+
+
 def check_proto(proto: onnx.ModelProto, config: HRNNConfig) -> None:
     """What the demo relies on, checked before anything is written: any miss is an ExportError."""
     try:
         onnx.checker.check_model(proto, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
         raise ExportError(f"the exported model fails onnx.checker ({error})") from None
-    size, classes = config.image_size, config.num_classes
-    wanted = {
-        INPUT_NAME: ["batch", "height", "width"],
-        "probabilities": ["batch", classes],
-        "row_probabilities": ["batch", size, classes],
-        "image": ["batch", size, size],
-        "logits": ["batch", classes],
-        "row_logits": ["batch", size, classes],
-        "stroke_width": ["batch"],
-        "ink_found": ["batch"],
-    }
+    wanted = {INPUT_NAME: ["batch", "height", "width"], **output_shapes(config)}
     found = {v.name: _dims(v) for v in [*proto.graph.input, *proto.graph.output]}
     if list(found) != list(wanted):
         raise ExportError(f"the graph has inputs and outputs {list(found)}, not {list(wanted)}")

@@ -24,6 +24,7 @@ OUTPUT_NAMES = (
     "row_logits",
     "stroke_width",
     "ink_found",
+    "ink_share",
 )
 
 
@@ -172,4 +173,5 @@ class Reader(nn.Module):
         keep = found.to(image.dtype)[:, None]
         probabilities = torch.softmax(logits / temperature, dim=-1) * keep
         rows = torch.softmax(row_logits / temperature[:, :, None], dim=-1) * keep[:, :, None]
-        return probabilities, rows, image, logits, row_logits, width, found
+        share = torch.where(ink == ink, ink, 0.0).clamp(0.0, 1.0).mean((1, 2))  # NaN is paper
+        return probabilities, rows, image, logits, row_logits, width, found, share

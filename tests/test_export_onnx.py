@@ -482,7 +482,8 @@ def test_card_copies_calibration_and_training_data_from_the_weights_card():
     }
     exporter = {"method": "torch.onnx.export(dynamo=True)"}
     card = onnx_export.build_card(HRNN().eval(), training, "ab" * 32, exporter)
-    assert card["calibration"] == training["calibration"]
+    # what was fitted, plus what the graph bakes in for what was not (no width warming)
+    assert card["calibration"] == training["calibration"] | {"wide_from": 1.0, "wide_power": 0.0}
     assert card["training_data"] == training["training_data"]
     assert card["training"] == training and card["exporter"] == exporter
     everything_else = {"name", "format", "precision", "input", "outputs", "class_names"}
@@ -493,10 +494,11 @@ def test_card_copies_calibration_and_training_data_from_the_weights_card():
     assert card["weights_sha256"] == "ab" * 32 and card["precision"] == "float32"
 
 
-def test_card_without_calibration_leaves_it_out_and_the_demo_uses_temperature_1():
+def test_card_without_calibration_bakes_in_the_identity_and_the_reader_accepts_it():
     for training in ({"test_accuracy": 0.99}, None):
         card = onnx_export.build_card(HRNN().eval(), training, "ab" * 32, {})
-        assert "calibration" not in card and "training_data" not in card
-    from demo.classifier import ModelCard
+        assert card["calibration"] == onnx_export.UNCALIBRATED and "training_data" not in card
+    from demo.reader import ModelCard
 
-    assert ModelCard.from_json(json.dumps(card)).temperature == 1.0
+    read = ModelCard.from_json(json.dumps(card))
+    assert (read.temperature, read.wide_power, read.sure_at) == (1.0, 0.0, 0.0)

@@ -57,6 +57,7 @@ def build(out: Path, seed: int = 0) -> Path:
         helper.make_node("ReduceMax", ["ink", "axes12"], ["peak"], keepdims=0),
         helper.make_node("Greater", ["peak", "zero"], ["ink_found"]),
         helper.make_node("ReduceSum", ["plane", "axes12"], ["stroke_width"], keepdims=0),
+        helper.make_node("ReduceMean", ["ink", "axes12"], ["ink_share"], keepdims=0),
     ]
     outputs = [
         _value("probabilities", ["batch", CLASSES]),
@@ -66,6 +67,7 @@ def build(out: Path, seed: int = 0) -> Path:
         _value("row_logits", ["batch", SIZE, CLASSES]),
         _value("stroke_width", ["batch"]),
         helper.make_tensor_value_info("ink_found", TensorProto.BOOL, ["batch"]),
+        _value("ink_share", ["batch"]),
     ]
     graph = helper.make_graph(
         nodes,

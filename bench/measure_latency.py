@@ -3,6 +3,7 @@
 
     python -m bench.measure_latency [--strokes 100] [--only page|server]
     python -m bench.measure_latency --screenshot docs/screenshot.png
+    python -m bench.measure_latency --number [--trials 30]  (a 6-digit number)
 
 Each trial clears, draws one slow stroke (a 7 or a 1, ~0.5 s) with the mouse in headless
 Chromium, and times inside the page: pointerup -> first frame showing the answer to the final
@@ -258,6 +259,11 @@ def screenshot(path: Path, digit: str = "7") -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--number" in argv:  # a written number, stroke end -> answer (bench/number_latency.py)
+        from bench import number_latency
+
+        return number_latency.main([a for a in argv if a != "--number"])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strokes", type=int, default=100)
     parser.add_argument(

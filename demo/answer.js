@@ -1,5 +1,7 @@
 // The answer: gr.HTML's js_on_load. The server sends numbers (top classes, the 28x28 the model
-// saw, its belief after each row); the pictures are drawn here instead of as PNG files.
+// saw, its belief after each row); the pictures are drawn here instead of as PNG files. A number
+// (an answer with "number") shows the number and, under it, each digit with its own
+// confidence; a digit the reader is not sure of is marked and its runner-up shown.
 // Text goes in through textContent only, so nothing the server says is parsed as HTML.
 const ROW_PX = 6; // heatmap cell height per image row (the seen image is scaled to match)
 const CELL_PX = 14; // heatmap cell width per class
@@ -50,6 +52,23 @@ function drawBelief(rows, [height, width], classes, best) {
   );
 }
 
+function digitCell(digit) {
+  // one digit of a number: the digit, its own confidence under it, its runner-up if unsure
+  const item = document.createElement("li");
+  item.dataset.sure = String(Boolean(digit.sure));
+  item.append(
+    Object.assign(document.createElement("b"), { textContent: digit.label }),
+    Object.assign(document.createElement("span"), {
+      textContent: `${Math.floor(100 * digit.confidence)}%`,
+    }),
+  );
+  if (!digit.sure) {
+    item.title = `Not sure: maybe ${digit.label}, or ${digit.runner_up}`;
+    item.append(Object.assign(document.createElement("i"), { textContent: `or ${digit.runner_up}` }));
+  }
+  return item;
+}
+
 let shownFor = -1; // the send number on screen: an answer to older ink (before a Clear, or
 // overtaken by a newer read) is stale
 
@@ -62,13 +81,18 @@ function render(value) {
   box.dataset.for = answer.for == null ? "" : String(answer.for);
   part("message").textContent = answer.message || "";
   const reading = answer.state === "reading";
+  const number = reading && typeof answer.number === "string";
+  box.dataset.kind = number ? "number" : reading ? "digit" : "";
   box.dataset.sure = reading ? String(Boolean(answer.sure)) : "";
-  part("digit").textContent = reading ? (answer.sure ? answer.label : "?") : "";
+  part("digit").textContent = number ? answer.number : reading ? (answer.sure ? answer.label : "?") : "";
   part("sure").textContent = !reading
     ? ""
     : answer.sure
       ? `${Math.floor(100 * answer.confidence)}% sure` // floored: 99.7% is never "100% sure"
-      : `Not sure: maybe ${answer.label}, or ${answer.runner_up}`;
+      : number
+        ? "Not sure of the marked digits"
+        : `Not sure: maybe ${answer.label}, or ${answer.runner_up}`;
+  part("digits").replaceChildren(...(number ? answer.digits : []).map(digitCell));
   part("top").replaceChildren(
     ...(reading ? answer.top : []).map(([name, p]) => {
       const item = document.createElement("li");
@@ -82,7 +106,7 @@ function render(value) {
       return item;
     }),
   );
-  if (reading) {
+  if (reading && !number) {
     drawSeen(answer.pixels);
     drawBelief(answer.rows, answer.rows_shape, answer.classes, answer.classes.indexOf(answer.label));
   }

@@ -13,21 +13,55 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from demo.numbers import (
+    FRAGMENT,
+    MARGIN,
+    MAX_DIGITS,
+    OVERLAP,
+    SPECK,
+    TOO_MANY,
+    TOUCHING,
+    WIDE,
+    NumberReading,
+)
 from demo.reader import DECIMALS, Reading
 
 HERE = Path(__file__).resolve().parent
 TOP = 3  # classes listed under the headline
 # The answer's words, filled in by `sentence` here and by demo/web/shown.js in the browser.
+# The headline above the sentence says "Not sure: maybe 7, or 1" (answer.js): the sentence
+# below it does not say it again.
 SENTENCES = {
     "sure": "Read as {label} ({percent} sure); the guess settled on {label} after row "
     "{settled_row} of {rows}. {model} model.",
-    "unsure": "Not sure: maybe {label}, or {runner_up} ({percent} for {label}). {model} model.",
+    "unsure": "{percent} for {label}: draw it again, larger or clearer, to be sure. {model} model.",
+    "number_sure": "Read as {number} ({percent} sure that every digit is right); under each "
+    "digit, its own confidence. {model} model.",
+    "number_unsure": "{percent} that every digit is right: under a marked digit, the reader's "
+    "second choice. {model} model.",
     "approximate": ": its confidences are approximate (quantized weights).",
+    "touching": TOUCHING,
+    "too_many": TOO_MANY,
+}
+# How the page groups its strokes into digits (demo/canvas.js), with demo.numbers' own rules:
+# strokes overlapping across OVERLAP of the narrower are one digit; a group smaller than SPECK
+# of the tallest is dropped; fewer than two groups of FRAGMENT of the tallest's height is one
+# digit (demo.reading.is_number); a group wider than WIDE times its height among others is
+# digits touching; each digit's plane is its box plus MARGIN; more than MAX_DIGITS is TOO_MANY.
+GROUPING = {
+    "overlap": OVERLAP,
+    "speck": SPECK,
+    "fragment": FRAGMENT,
+    "wide": WIDE,
+    "margin": MARGIN,
+    "max_digits": MAX_DIGITS,
+    "max_strokes": 4 * MAX_DIGITS,  # strokes beyond this are scribble: bounded work
 }
 TEMPLATE = """
 <div class="hrnn-answer" data-name="{name}" data-state="empty" data-for="" data-sure=""
  aria-live="polite">
   <p class="hrnn-headline"><span class="hrnn-digit"></span><span class="hrnn-sure"></span></p>
+  <ol class="hrnn-digits" aria-label="Each digit and its own confidence"></ol>
   <p class="hrnn-message"></p>
   <ol class="hrnn-top" aria-label="Top 3 classes"></ol>
   <div class="hrnn-pictures">
@@ -49,6 +83,8 @@ def answer_view(elem_id: str, message: str, number: int | None = None) -> gr.HTM
     """An output that renders answer objects; starts in the empty state with `message`."""
     return gr.HTML(
         value=empty(message, number),
+        label="answer",  # the name API clients see for /classify's answer
+        show_label=False,
         html_template=TEMPLATE.replace("{name}", elem_id),
         css_template=(HERE / "answer.css").read_text(encoding="utf-8"),
         js_on_load=(HERE / "answer.js").read_text(encoding="utf-8"),
@@ -87,12 +123,14 @@ def facts(card, blank: str) -> dict:
         "decimals": DECIMALS,
         "blank": blank,
         "sentences": SENTENCES,
+        "grouping": GROUPING,
     }
 
 
-def sentence(fields: dict) -> str:
-    """The answer in words: SENTENCES filled in from `fields` (shown.js does the same)."""
-    text = SENTENCES["sure" if fields["sure"] else "unsure"].format(**fields)
+def sentence(fields: dict, kind: str = "") -> str:
+    """The answer in words: SENTENCES filled in from `fields` (shown.js does the same);
+    kind "number_" words a number."""
+    text = SENTENCES[kind + ("sure" if fields["sure"] else "unsure")].format(**fields)
     return text[:-1] + SENTENCES["approximate"] if fields["approximate"] else text
 
 
@@ -125,6 +163,27 @@ def shown(reading: Reading, number: int | None = None) -> dict:
         "rows": grid(reading.rows * 255),
         "rows_shape": list(reading.rows.shape),
     }
+
+
+def shown_number(number: NumberReading, number_for: int | None = None) -> dict:
+    """A number as the page draws it and the API returns it: its record (docs/numbers.md) and
+    the sentence; digits that touch are the TOUCHING sentence with their boxes."""
+    record = number.record()
+    if record is None:
+        raise ValueError("a number with no digits has no answer")
+    if number.touching:
+        return {"state": "error", "message": TOUCHING, "for": number_for, **record}
+    first = number.digits[0][0]
+    fields = {
+        "number": number.text,
+        "percent": percent(number.confidence),
+        "model": first.precision,
+        "sure": number.sure,
+        "approximate": first.approximate,
+    }
+    message = sentence(fields, "number_")
+    model = first.precision
+    return {"state": "reading", "message": message, "for": number_for, **record, "model": model}
 
 
 def grid(values: np.ndarray) -> str:

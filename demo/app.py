@@ -1,9 +1,11 @@
-"""The live page: draw a digit (or upload one) and watch the HRNN read it row by row.
+"""The live page: draw a digit or a number (or upload one) and watch the HRNN read it.
 
 Run `python demo/app.py` (also the Hugging Face Space entry point, run from the repo root
 without installing the repo); GRADIO_SERVER_NAME / GRADIO_SERVER_PORT override 127.0.0.1:7860.
 One onnxruntime session per shipped reader graph, opened once and shared by every request.
 A drawing's plane goes straight to the graph; only uploads are cleaned first (demo.photo).
+Several digits are a number (demo.reading, demo.numbers), read digit by digit.
+API: /classify answers what the page draws; /read answers the CLI's JSON record.
 """
 
 import logging
@@ -12,34 +14,50 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make the repo root importable for `demo.*`
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a script: make the repo root importable for `demo.*`,
+    # and not demo/ itself, whose numbers.py would shadow the standard library's `numbers`
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
 
 import gradio as gr
 
 from demo import browser, guard, webruntime
-from demo.answer import answer_view, empty, refusal, shown
+from demo.answer import answer_view, empty, refusal, shown, shown_number
 from demo.canvas import ink_canvas, ink_plane, ink_png
-from demo.photo import photo_ink
+from demo.numbers import NumberError, NumberReading
 from demo.reader import DEFAULT_MODEL, INT8_MODEL, ModelError, PreprocessError, Reader
+from demo.reading import Found, read_picture, read_plane, record
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 CONCURRENCY = max(2, os.cpu_count() or 2)
-EMPTY = "Draw a digit (0-9): the guess updates while you draw and settles when you lift the pen."
-EMPTY_UPLOAD = "Upload a photo or scan of one handwritten digit (any size, either polarity)."
+EMPTY = (
+    "Draw a digit (0-9) or a number, digits side by side: the guess updates while you draw "
+    "and settles when you lift the pen."
+)
+EMPTY_UPLOAD = "Upload a photo or scan of a handwritten digit or number (any size or polarity)."
 BLANK_UPLOAD = "No digit found: this image looks blank (or holds only a dot). Try another one."
+NO_UPLOAD = "No image was given: send one image file."
 BLANK_DRAWING = "That is too small to read yet: keep drawing."
 CANNOT = "Cannot read this input: "
 UNEXPECTED = "Something went wrong reading this input. Please try another one."
-TITLE = "### A hierarchical RNN reads your digit"
+TITLE = "<h1>A hierarchical RNN reads your digits</h1>"
 ABOUT = (
     "A row LSTM reads each of the 28 pixel rows; a column LSTM reads those summaries top to "
     "bottom. The heatmap shows the model's belief after every row, so you can see where it "
     "made up its mind. The int8 model is the quantized export of the same weights."
 )
 CSS = """
-#hrnn-title h3 { margin: 0; }
-@media (max-width: 480px) { .gradio-container { padding-top: 4px !important; } }
+#hrnn-title h1 {
+  margin: 0; font-size: 1.6rem; font-weight: 700; line-height: 1.2;
+  /* one whole font: the theme's bold web font may hold only a few glyphs (then the first
+     word came out lighter and smaller than the rest, in another font) */
+  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", sans-serif;
+}
+@media (max-width: 480px) {
+  .gradio-container { padding-top: 4px !important; }
+  #hrnn-title h1 { font-size: 1.25rem; }
+}
 """
 # The model radio's change, told to the canvas before the server re-reads the upload (the
 # `js` argument of an event listener): the canvas re-reads its ink with the chosen model.
@@ -77,22 +95,35 @@ class Models:
         return self.by_name[guard.checked_model(name, self.names)]
 
 
+def found_in(source: object, read, models: Models, precision: object) -> Found:
+    """read(reader, source) with the chosen model: a digit's Reading, a number, or None."""
+    return read(models.get(precision), source)
+
+
 def answer(
-    source: object, to_ink, models: Models, precision: object, blank: str, number=None
+    source: object, read, models: Models, precision: object, blank: str, number=None
 ) -> dict:
-    """to_ink(source) -> an ink plane (or None) -> the answer; every failure is one sentence."""
+    """read(reader, source) -> a digit, a number or nothing -> the answer object; every
+    failure is one sentence."""
     try:
-        reader = models.get(precision)
-        ink = to_ink(source)
-        reading = None if ink is None else reader.read(ink)
-    except guard.Refused as error:
+        found = found_in(source, read, models, precision)
+    except (guard.Refused, NumberError) as error:  # a number's own sentence, as the page says it
         return refusal(str(error), number)
     except (PreprocessError, ModelError) as error:
         return refusal(f"{CANNOT}{error}", number)
     except Exception:  # last line of defence: log it, tell the user in one sentence
         log.exception("unexpected failure while reading")
         return refusal(UNEXPECTED, number)
-    return empty(blank, number) if reading is None else shown(reading, number)
+    if found is None:
+        return empty(blank, number)
+    if isinstance(found, NumberReading):
+        return shown_number(found, number)
+    return shown(found, number)
+
+
+def drawn(reader: Reader, png: bytes) -> Found:
+    """A checked canvas PNG -> its plane as it is (no photo cleaning) -> digit or number."""
+    return read_plane(reader, ink_plane(png))
 
 
 def read_drawing(value: object, models: Models, precision: object = None) -> dict:
@@ -103,7 +134,7 @@ def read_drawing(value: object, models: Models, precision: object = None) -> dic
         return refusal(f"{CANNOT}{error}")
     if png is None:
         return empty(EMPTY, number)
-    return answer(png, ink_plane, models, precision, BLANK_DRAWING, number)
+    return answer(png, drawn, models, precision, BLANK_DRAWING, number)
 
 
 def read_upload(upload: object, models: Models, precision: object = None) -> dict:
@@ -114,7 +145,24 @@ def read_upload(upload: object, models: Models, precision: object = None) -> dic
         path = guard.checked_upload(upload)
     except guard.Refused as error:
         return refusal(str(error))
-    return answer(path, photo_ink, models, precision, BLANK_UPLOAD)
+    return answer(path, read_picture, models, precision, BLANK_UPLOAD)
+
+
+def read_record(upload: object, models: Models, precision: object = None) -> dict:
+    """The /read API: an image file -> the CLI's JSON record (python -m demo.predict, less
+    "file"): a digit's or a number's reading, or {"error": one sentence}."""
+    if upload is None:
+        return {"error": NO_UPLOAD}
+    try:
+        path = guard.checked_upload(upload)
+        return record(found_in(path, read_picture, models, precision), BLANK_UPLOAD)
+    except (guard.Refused, NumberError) as error:
+        return {"error": str(error)}
+    except (PreprocessError, ModelError) as error:
+        return {"error": f"{CANNOT}{error}"}
+    except Exception:  # last line of defence: log it, tell the client in one sentence
+        log.exception("unexpected failure while reading")
+        return {"error": UNEXPECTED}
 
 
 def build_demo(models: Models | None = None) -> gr.Blocks:
@@ -129,23 +177,31 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     def on_upload(upload: object, precision: object) -> dict:
         return read_upload(upload, models, precision)
 
+    def on_record(upload: object, precision: object) -> dict:
+        return read_record(upload, models, precision)
+
     def on_model(upload: object, precision: object) -> dict:
         """A new model re-reads the upload; the canvas re-reads its own ink (canvas.js)."""
         return read_upload(upload, models, precision)
 
     with gr.Blocks(title="HRNN reads your digit") as demo:
-        gr.Markdown(TITLE, elem_id="hrnn-title")
+        gr.HTML(TITLE, elem_id="hrnn-title", padding=False)
+        # Above the tabs: the choice never moves when an answer appears, and on a phone it
+        # sits on the first screen rather than below the heatmap.
+        precision = gr.Radio(
+            names, value=names[0], label="Model", elem_id="hrnn-model", visible=len(names) > 1
+        )
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"), gr.Row(equal_height=False):
-                with gr.Column(min_width=290):
+                with gr.Column(min_width=290, scale=3):
                     reads_here = browser.browser_reader(models.get(None), web_files, BLANK_DRAWING)
                     canvas = ink_canvas("hrnn-canvas", "hrnn-draw-answer", reads_here)
-                with gr.Column(min_width=290):
-                    drawn = answer_view("hrnn-draw-answer", EMPTY, number=0)
+                with gr.Column(min_width=290, scale=2):
+                    drawn_answer = answer_view("hrnn-draw-answer", EMPTY, number=0)
             with gr.Tab("Upload", id="upload"), gr.Row(equal_height=False):
                 with gr.Column(min_width=290):
                     upload = gr.Image(
-                        label="Photo or scan of a digit",
+                        label="Photo or scan of a digit or a number",
                         elem_id="hrnn-upload",
                         sources=["upload", "clipboard"],
                         type="filepath",
@@ -160,17 +216,15 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
                         )
                 with gr.Column(min_width=290):
                     uploaded = answer_view("hrnn-upload-answer", EMPTY_UPLOAD)
-        precision = gr.Radio(
-            names, value=names[0], label="Model", elem_id="hrnn-model", visible=len(names) > 1
-        )
         gr.Markdown(ABOUT)
+        reading = gr.JSON(label="reading", visible=False)  # /read's answer: API only
         quiet = {"show_progress": "hidden", "trigger_mode": "always_last"}
         # Drawing reads skip the queue (demo.limits bounds them instead): a queued call costs
         # the server more CPU than the read itself (python -m bench.measure_latency).
         canvas.ink(
             on_drawing,
             [canvas, precision],
-            drawn,
+            drawn_answer,
             api_visibility="private",
             queue=False,
             preprocess=False,
@@ -178,6 +232,16 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         )
         upload.change(
             on_upload, [upload, precision], uploaded, api_name="classify", preprocess=False, **quiet
+        )
+        read_button = gr.Button("Read", visible=False)  # /read is called by API clients only
+        read_button.click(
+            on_record,
+            [upload, precision],
+            reading,
+            api_name="read",
+            api_description=read_record.__doc__,
+            preprocess=False,
+            **quiet,
         )
         precision.change(
             on_model,

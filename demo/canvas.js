@@ -1,12 +1,17 @@
 // The drawing surface: gr.HTML's js_on_load (element, trigger, props, server, upload, watch).
 // Strokes are kept as points, drawn smooth and round on a screen canvas at the device's pixel
-// ratio, and re-drawn in black on a transparent 280x280 ink canvas. Once the browser reader
+// ratio, and re-drawn in black on a transparent 560x280 ink canvas. Once the browser reader
 // (props.browser: demo/web/worker.js, onnxruntime-web on the reader graph) has loaded, that
-// ink's plane (alpha / 255: 0 paper, 1 ink) is read there and the answer handed to answer.js
-// by a DOM event; until then, if it fails, or for the int8 model, its PNG is the value sent:
-// {ink: data URL, n: send number}, with the custom "ink" event. A blank canvas asks nobody:
-// its answer box shows the prompt at once.
-const SIZE = 280; // the ink PNG's side, as the server checks it
+// ink is read there and the answer handed to answer.js by a DOM event: strokes are grouped
+// into digits by where they lie (x-extents that overlap are one digit, as demo.numbers joins
+// pieces); one group is read as the whole plane (alpha / 255: 0 paper, 1 ink), exactly as a
+// single digit always was; several groups are a number, each group's strokes drawn alone on
+// its own plane (its box plus a margin) and read by the same graph. Until the reader loads,
+// if it fails, or for the int8 model, the PNG is the value sent: {ink: data URL, n: send
+// number}, with the custom "ink" event; the server groups the PNG's ink (demo.numbers). A
+// blank canvas asks nobody: its answer box shows the prompt at once.
+const WIDTH = 560; // the ink PNG's size, as the server checks it: room for a number across
+const HEIGHT = 280;
 const RADIUS = 12; // brush radius on the 280 px ink: strokes ~1/12 of a digit, like MNIST
 // A stroke this long gets a first guess while it is drawn, and a fresh one at most every
 // LIVE_MS until the pen lifts: twice as often when this browser reads (no server to flood).
@@ -20,10 +25,12 @@ const screen = root.querySelector("canvas");
 const undoButton = root.querySelector('[data-action="undo"]');
 const clearButton = root.querySelector('[data-action="clear"]');
 const ink = document.createElement("canvas");
-ink.width = ink.height = SIZE;
+ink.width = WIDTH;
+ink.height = HEIGHT;
 ink.getContext("2d", { willReadFrequently: true }); // its pixels are read after every stroke
 const strokes = [];
-let current = null; // the stroke being drawn: {id, points, started, sentPoints}
+let current = null; // the stroke being drawn: {id, points, started, sentPoints, key}
+let strokeKeys = 0; // each stroke's own number: a digit's plane is known by its strokes
 let ticker = null;
 let sentAt = 0;
 let sent = 0;
@@ -59,9 +66,10 @@ root.hrnnInk = () => ink.toDataURL("image/png"); // the ink as the server would 
 
 function fit() {
   const ratio = window.devicePixelRatio || 1;
-  const side = Math.round(screen.getBoundingClientRect().width * ratio) || SIZE;
-  if (screen.width !== side) {
-    screen.width = screen.height = side;
+  const width = Math.round(screen.getBoundingClientRect().width * ratio) || WIDTH;
+  if (screen.width !== width) {
+    screen.width = width;
+    screen.height = Math.round((width * HEIGHT) / WIDTH);
     paint();
   }
 }
@@ -84,14 +92,20 @@ function trace(context, points, scale) {
   context.stroke();
 }
 
-function paintOn(canvas, colour) {
+const drawn = () => (current ? [...strokes, current] : strokes);
+
+function paintOn(canvas, colour, which = drawn(), offset = null) {
+  // `which` strokes on a canvas the ink's size (or the screen's), or at ink scale shifted by
+  // `offset` ink pixels: a digit's own plane starts at its box
   const context = canvas.getContext("2d");
-  const scale = canvas.width / SIZE;
+  const scale = offset ? 1 : canvas.width / WIDTH;
+  context.setTransform(1, 0, 0, 1, 0, 0);
   context.clearRect(0, 0, canvas.width, canvas.height);
+  if (offset) context.translate(-offset[0], -offset[1]);
   context.lineCap = context.lineJoin = "round";
   context.lineWidth = 2 * RADIUS * scale;
   context.strokeStyle = colour;
-  for (const stroke of current ? [...strokes, current] : strokes) trace(context, stroke.points, scale);
+  for (const stroke of which) trace(context, stroke.points, scale);
 }
 
 function paint() {
@@ -101,19 +115,101 @@ function paint() {
 }
 
 function toServer(number) {
-  // Only the ink leaves the page: black on transparent, SIZE x SIZE, as PNG.
+  // Only the ink leaves the page: black on transparent, WIDTH x HEIGHT, as PNG.
   props.value = { ink: ink.toDataURL("image/png"), n: number };
   root.dataset.via = "server";
   trigger("ink");
 }
 
+function plane(canvas) {
+  // A canvas' ink plane exactly as the server makes it from the PNG: alpha / 255, row-major.
+  const { width, height } = canvas;
+  const rgba = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+  const values = new Float32Array(width * height);
+  for (let i = 0; i < values.length; i++) values[i] = rgba[4 * i + 3] / 255;
+  return { ink: values, width, height };
+}
+
+function extent(stroke) {
+  // [x0, y0, x1, y1] of a stroke's ink, the brush's radius included
+  let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const [x, y] of stroke.points) {
+    x0 = Math.min(x0, x);
+    y0 = Math.min(y0, y);
+    x1 = Math.max(x1, x);
+    y1 = Math.max(y1, y);
+  }
+  return [x0 - RADIUS, y0 - RADIUS, x1 + RADIUS, y1 + RADIUS];
+}
+
+function digitGroups(all, rules) {
+  // Strokes -> digits, left to right: strokes whose x-extents overlap across `overlap` of the
+  // narrower are one digit (a 4's two strokes, a 5's flag), joined until nothing joins; a
+  // group smaller than `speck` of the tallest is dropped. Null: too many strokes or digits.
+  if (all.length > rules.max_strokes) return null;
+  let groups = all.map((stroke) => ({ strokes: [stroke], box: extent(stroke) }));
+  for (let joined = true; joined && groups.length > 1; ) {
+    joined = false;
+    groups.sort((a, b) => a.box[0] - b.box[0]);
+    const next = [groups[0]];
+    for (const group of groups.slice(1)) {
+      const last = next[next.length - 1];
+      const [a, b] = [last.box, group.box];
+      const overlap = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
+      if (overlap >= rules.overlap * Math.min(a[2] - a[0], b[2] - b[0])) {
+        last.strokes.push(...group.strokes);
+        last.box = [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])];
+        joined = true;
+      } else next.push(group);
+    }
+    groups = next;
+  }
+  const tallest = Math.max(...groups.map(({ box }) => box[3] - box[1]));
+  groups = groups.filter(({ box }) => Math.max(box[2] - box[0], box[3] - box[1]) >= rules.speck * tallest);
+  return groups.length > rules.max_digits ? null : groups;
+}
+
+function digitPlane({ strokes: own, box }, rules) {
+  // One digit's strokes alone, on a plane of its box plus a margin; its box in ink pixels;
+  // its key (which strokes, how many points each) lets the worker reuse an unchanged
+  // digit's reading while the next one is written
+  const [x0, y0, x1, y1] = box.map(Math.round);
+  const margin = 1 + Math.round(rules.margin * Math.max(x1 - x0, y1 - y0));
+  const canvas = document.createElement("canvas");
+  canvas.width = x1 - x0 + 2 * margin;
+  canvas.height = y1 - y0 + 2 * margin;
+  paintOn(canvas, "#000", own, [x0 - margin, y0 - margin]);
+  const key = own.map((stroke) => `${stroke.key}.${stroke.points.length}`).join(",");
+  return { ...plane(canvas), box: [x0, y0, x1 - x0, y1 - y0], key };
+}
+
 function readHere(number) {
-  // The ink plane exactly as the server makes it from the PNG: alpha / 255, row-major.
-  const rgba = ink.getContext("2d").getImageData(0, 0, SIZE, SIZE).data;
-  const plane = new Float32Array(SIZE * SIZE);
-  for (let i = 0; i < plane.length; i++) plane[i] = rgba[4 * i + 3] / 255;
+  // One digit: the whole plane, as the server reads it. A number (two or more groups of a
+  // digit's height, as demo.reading.is_number): one plane per digit.
+  // Too many marks, or a digit wider than `wide` times its height among several: one
+  // sentence, answered here without reading anything.
+  const facts = browser.answer;
+  const rules = facts.grouping;
+  const groups = digitGroups(drawn(), rules);
   root.dataset.via = "browser";
-  reader.postMessage({ ink: plane, side: SIZE, n: number }, [plane.buffer]);
+  root.dataset.digits = groups ? String(groups.length) : "";
+  const said = (message, extra = {}) =>
+    answeredHere({ n: number, answer: { state: "error", message, for: number, ...extra } });
+  if (groups === null) return said(facts.sentences.too_many);
+  const tallest = Math.max(0, ...groups.map(({ box }) => box[3] - box[1]));
+  const full = groups.filter(({ box }) => box[3] - box[1] >= rules.fragment * tallest);
+  if (full.length < 2) {
+    // one digit (beside it at most fragments shorter than half of it): the whole plane
+    const whole = plane(ink);
+    return reader.postMessage({ planes: [whole], n: number }, [whole.ink.buffer]);
+  }
+  const wide = groups.filter(({ box }) => box[2] - box[0] > rules.wide * (box[3] - box[1]));
+  if (wide.length) {
+    const touching = wide.map(({ box }) => [box[0], box[1], box[2] - box[0], box[3] - box[1]].map(Math.round));
+    return said(facts.sentences.touching, { touching });
+  }
+  const planes = groups.map((group) => digitPlane(group, rules));
+  reader.postMessage({ planes, n: number }, planes.map((p) => p.ink.buffer));
 }
 
 function answeredHere({ n, answer, failed }) {
@@ -162,7 +258,7 @@ document.addEventListener("hrnn-answered", (event) => {
 
 function at(event) {
   const box = screen.getBoundingClientRect();
-  return [((event.clientX - box.left) / box.width) * SIZE, ((event.clientY - box.top) / box.height) * SIZE];
+  return [((event.clientX - box.left) / box.width) * WIDTH, ((event.clientY - box.top) / box.height) * HEIGHT];
 }
 
 function liveGuess() {
@@ -179,7 +275,8 @@ screen.addEventListener("pointerdown", (event) => {
   if (current || (event.pointerType === "mouse" && event.button !== 0)) return;
   event.preventDefault();
   screen.setPointerCapture(event.pointerId);
-  current = { id: event.pointerId, points: [at(event)], started: performance.now(), sentPoints: 0 };
+  const [id, started, key] = [event.pointerId, performance.now(), (strokeKeys += 1)];
+  current = { id, points: [at(event)], started, sentPoints: 0, key };
   paint();
   clearInterval(ticker);
   ticker = setInterval(liveGuess, TICK_MS);

@@ -20,15 +20,19 @@ from PIL import Image
 from demo.reader import PreprocessError
 
 HERE = Path(__file__).resolve().parent
-SIDE = 280  # the ink PNG is exactly this square (canvas.js SIZE): 10x MNIST
+WIDTH, HEIGHT = 560, 280  # the ink PNG is exactly this (canvas.js): 10x MNIST high, room
+# for a number across
 PNG_PREFIX = "data:image/png;base64,"
-MAX_INK_URL = 512 * 2**10  # a 280x280 ink PNG is a few kB as a data URL
+MAX_INK_URL = 512 * 2**10  # a 560x280 ink PNG is a few kB as a data URL
 MAX_SEND_NUMBER = 2**31
+SIZE_SENTENCE = f"The drawing must be a {WIDTH}x{HEIGHT} PNG, as this page sends."
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-LABEL = "Drawing area: draw one digit with a mouse, pen or finger. Ctrl+Z undoes a stroke."
+LABEL = (
+    "Drawing area: draw a digit or a number with a mouse, pen or finger. Ctrl+Z undoes a stroke."
+)
 TEMPLATE = f"""
 <div class="hrnn-ink" data-answer="{{answer}}" data-sent="0" data-strokes="0">
-  <canvas tabindex="0" role="img" aria-label="{LABEL}" width="{SIDE}" height="{SIDE}"></canvas>
+  <canvas tabindex="0" role="img" aria-label="{LABEL}" width="{WIDTH}" height="{HEIGHT}"></canvas>
   <div class="hrnn-tools" role="toolbar" aria-label="Drawing tools">
     <button type="button" data-action="undo" aria-keyshortcuts="Control+Z" disabled>Undo</button>
     <button type="button" data-action="clear" disabled>Clear</button>
@@ -75,21 +79,19 @@ def ink_png(value: object) -> tuple[bytes | None, int | None]:
         png = base64.b64decode(ink[len(PNG_PREFIX) :], validate=True)
     except (binascii.Error, ValueError):
         raise PreprocessError("The drawing arrived garbled; please draw again.") from None
-    if _png_size(png) != (SIDE, SIDE):
-        raise PreprocessError(f"The drawing must be a {SIDE}x{SIDE} PNG, as this page sends.")
+    if _png_size(png) != (WIDTH, HEIGHT):
+        raise PreprocessError(SIZE_SENTENCE)
     return png, number
 
 
 def ink_plane(png: bytes) -> np.ndarray:
-    """The checked PNG (ink_png) -> its alpha as float32 (SIDE, SIDE) ink, 0 paper to 1 ink."""
+    """The checked PNG (ink_png) -> its alpha as float32 (HEIGHT, WIDTH) ink, 0 paper to 1."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a PNG that makes Pillow warn is not the page's
             with Image.open(io.BytesIO(png)) as image:
-                if image.size != (SIDE, SIDE):
-                    raise PreprocessError(
-                        f"The drawing must be a {SIDE}x{SIDE} PNG, as this page sends."
-                    )
+                if image.size != (WIDTH, HEIGHT):
+                    raise PreprocessError(SIZE_SENTENCE)
                 alpha = np.asarray(image.convert("RGBA"), dtype=np.uint8)[:, :, 3]
     except PreprocessError:
         raise

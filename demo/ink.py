@@ -122,10 +122,17 @@ def _peak(coarse: np.ndarray) -> float:
 
 
 def keep_digit(
-    ink: np.ndarray, raw: np.ndarray, lines: bool = True, page: np.ndarray | None = None
+    ink: np.ndarray,
+    raw: np.ndarray,
+    lines: bool = True,
+    page: np.ndarray | None = None,
+    every: bool = False,
 ) -> np.ndarray | None:
     """The digit's ink alone: ruled lines (if `lines`; found in the raw contrast, where faint
-    lines are whole), the table or frame along the edges and far-off specks removed."""
+    lines are whole), the table or frame along the edges and far-off specks removed.
+
+    With `every`, every digit-sized piece is kept wherever it lies (a number's digits), not
+    only the heaviest digit and what is near it; table, frame, lines and specks still go."""
     coarse, factor = coarsen(ink)
     mask = coarse > 0
     ruled = False  # whether the paper is ruled: then thin remnants of its lines are cut too
@@ -141,7 +148,7 @@ def keep_digit(
         return None
     labels = components(mask)
     labels, weights = labels[mask], coarse[mask]
-    keep = _digit_pieces(mask.shape, labels, np.nonzero(mask), weights)
+    keep = _digit_pieces(mask.shape, labels, np.nonzero(mask), weights, every)
     if keep is None:
         return None
     kept = np.zeros(coarse.shape, np.float32)
@@ -152,9 +159,10 @@ def keep_digit(
     return ink * kept[: ink.shape[0], : ink.shape[1]]
 
 
-def _digit_pieces(shape, labels, where, weights) -> np.ndarray | None:
+def _digit_pieces(shape, labels, where, weights, every: bool = False) -> np.ndarray | None:
     """Which pieces are the digit: the heaviest, discounted for lying along the edges, then
-    every piece within reach of those kept that is no speck and no edge band."""
+    every piece within reach of those kept that is no speck and no edge band (with `every`:
+    every such piece, near or far)."""
     ys, xs = where
     count = int(labels.max()) + 1
     mass = np.bincount(labels, weights=weights, minlength=count)
@@ -189,6 +197,8 @@ def _digit_pieces(shape, labels, where, weights) -> np.ndarray | None:
     keep[main] = True
     long = (tall >= EDGE_LONG * height) | (wide >= EDGE_LONG * width)
     ok = ~((edge > 0.6) & long) & (mass >= SPECK_FRACTION * mass[main])  # not table, no speck
+    if every:
+        return keep | (ok & ~line)
     box = np.array([top[main], left[main], bottom[main], right[main]], float)
     while True:  # grow: a piece near the kept ones may bring another into reach
         reach = NEAR * max(box[2] - box[0], box[3] - box[1]) + 1

@@ -16,15 +16,43 @@ from demo.reader import MAX_COVERAGE, MOSTLY_INK, PreprocessError
 
 _EDITOR_KEYS = ("background", "layers", "composite")
 
-__all__ = ["PreprocessError", "photo_ink"]
+__all__ = ["PreprocessError", "photo_ink", "photo_inks"]
 
 
-def photo_ink(image: object) -> np.ndarray | None:
+KEEPS = ("digit", "all")
+
+
+def photo_ink(image: object, keep: str = "digit") -> np.ndarray | None:
     """The digit's ink, float32 (H, W) <= WORK_SIDE, 0 paper to 1 ink; None if there is none.
 
     Takes a path, bytes, an array, a PIL image or a sketchpad value; raises PreprocessError
-    for what cannot be read (in one sentence).
+    for what cannot be read (in one sentence). keep="digit" keeps the heaviest digit and what
+    lies near it (one digit's read); keep="all" keeps every digit-sized piece wherever it lies
+    (a number, for demo.numbers to cut into digits).
     """
+    if keep not in KEEPS:
+        raise ValueError(f"keep must be one of {KEEPS}, not {keep!r}")
+    cleaned = _cleaned(image)
+    if cleaned is None:
+        return None
+    ink, raw, on_paper, page = cleaned
+    return keep_digit(ink, raw, lines=on_paper, page=page, every=keep == "all")
+
+
+def photo_inks(image: object) -> tuple[np.ndarray | None, np.ndarray | None] | None:
+    """(photo_ink(image), photo_ink(image, keep="all")) with the picture cleaned once; None if
+    it holds no ink at all."""
+    cleaned = _cleaned(image)
+    if cleaned is None:
+        return None
+    ink, raw, on_paper, page = cleaned
+    digit = keep_digit(ink, raw, lines=on_paper, page=page)
+    every = keep_digit(ink, raw, lines=on_paper, page=page, every=True)
+    return digit, every
+
+
+def _cleaned(image: object) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray | None] | None:
+    """The soft ink, the raw contrast, whether it is paper, and the page mask; None if blank."""
     found = _raw_ink(image)
     if found is None:
         return None
@@ -36,7 +64,9 @@ def photo_ink(image: object) -> np.ndarray | None:
         return None
     if ink.mean() > MAX_COVERAGE:
         raise PreprocessError(MOSTLY_INK)
-    return keep_digit(ink, raw, lines=on_paper, page=page) if has_edges(raw) else None
+    if not has_edges(raw):
+        return None
+    return ink, raw, on_paper, page
 
 
 def _raw_ink(image: object, on_white: bool = False) -> tuple[np.ndarray, bool] | None:

@@ -2,12 +2,15 @@
 
     python -m demo.predict IMAGE... [--model PATH | --int8]
 
-Each file goes through the app's own upload path (demo.photo's ink, then the reader graph
-through demo.reader) and prints {"file", "label", "confidence", "sure", "probabilities":
-{class name: p}};
-"sure" is false when the calibrated confidence is under the card's threshold. A file that
-cannot be read, or holds no digit, prints {"file", "error"} instead. Every file is reported;
-the exit status is 1 if any file had an error, 2 if the model itself cannot be loaded, else 0.
+Each file goes through the app's own upload path (demo.photo's ink, demo.numbers' digits,
+the reader graph through demo.reader). One digit prints {"file", "label", "confidence",
+"sure", "probabilities": {class name: p}}; "sure" is false when the calibrated confidence is
+under the card's threshold. Several digits print {"file", "number", "confidence", "sure",
+"digits": [{"label", "confidence", "sure", "runner_up", "box"}, ...]} (docs/numbers.md); no
+flag is needed, the ink decides. Digits that touch print {"file", "error", "touching"}. A
+file that cannot be read, or holds no digit, prints {"file", "error"} instead. Every file is
+reported; the exit status is 1 if any file had an error, 2 if the model itself cannot be
+loaded, else 0.
 """
 
 import argparse
@@ -16,20 +19,18 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from demo.photo import photo_ink
 from demo.reader import DEFAULT_MODEL, INT8_MODEL, ModelError, PreprocessError, Reader
+from demo.reading import read_picture, record
 
 NO_INK = "no ink found: the image looks blank (or holds only a dot)"
 
 
 def read_digit(reader: Reader, image: object) -> dict:
-    """The JSON record for one image, or {"error": sentence}."""
+    """The JSON record for one image (a digit's or a number's), or {"error": sentence}."""
     try:
-        ink = photo_ink(image)
-        reading = None if ink is None else reader.read(ink)
+        return record(read_picture(reader, image), NO_INK)
     except (PreprocessError, ModelError) as error:
         return {"error": str(error)}
-    return {"error": NO_INK} if reading is None else reading.record()
 
 
 def predict_files(reader: Reader, files: Iterable[str]) -> Iterator[dict]:
@@ -55,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     failed = False
-    for record in predict_files(reader, args.images):
-        failed |= "error" in record
-        print(json.dumps(record), flush=True)
+    for line in predict_files(reader, args.images):
+        failed |= "error" in line
+        print(json.dumps(line), flush=True)
     return 1 if failed else 0
 
 

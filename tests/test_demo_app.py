@@ -12,8 +12,9 @@ import pytest
 from gradio.utils import get_upload_folder
 from PIL import Image, ImageDraw
 
-from demo import app, guard
-from demo.canvas import MAX_INK_URL, SIDE, ink_plane, ink_png
+from demo import app, guard, reading
+from demo.canvas import HEIGHT, MAX_INK_URL, SIZE_SENTENCE, WIDTH, ink_plane, ink_png
+from demo.numbers import TOO_MANY, TOUCHING
 from demo.reader import ModelCard, Reader
 
 
@@ -26,9 +27,9 @@ def _is_refusal(answer: dict, words: str = "") -> bool:
     return answer["state"] == "error" and "pixels" not in answer and words in answer["message"]
 
 
-def _png(draw_fn, size: int = SIDE, mode: str = "RGBA") -> bytes:
-    """What the page sends: black ink in the alpha channel of a transparent square."""
-    image = Image.new(mode, (size, size), (0, 0, 0, 0) if mode == "RGBA" else 255)
+def _png(draw_fn, size: tuple[int, int] = (WIDTH, HEIGHT), mode: str = "RGBA") -> bytes:
+    """What the page sends: black ink in the alpha channel of a transparent WIDTH x HEIGHT."""
+    image = Image.new(mode, size, (0, 0, 0, 0) if mode == "RGBA" else 255)
     draw_fn(ImageDraw.Draw(image))
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
@@ -113,10 +114,12 @@ def test_anything_the_page_would_not_send_is_one_sentence(models, value):
     assert _is_refusal(answer, "Cannot read this input: The drawing")
 
 
-@pytest.mark.parametrize("size", [SIDE - 1, 4 * SIDE])
+@pytest.mark.parametrize(
+    "size", [(HEIGHT, HEIGHT), (WIDTH - 1, HEIGHT), (WIDTH, HEIGHT + 1), (4 * WIDTH, 4 * HEIGHT)]
+)
 def test_ink_of_another_size_is_refused_before_decoding(models, size):
     answer = app.read_drawing(_value(_png(_one, size=size)), models)
-    assert _is_refusal(answer, f"{SIDE}x{SIDE} PNG")
+    assert _is_refusal(answer, SIZE_SENTENCE)
 
 
 def test_a_truncated_png_of_the_right_size_is_a_sentence(models):
@@ -127,7 +130,7 @@ def test_a_truncated_png_of_the_right_size_is_a_sentence(models):
 
 def test_nan_pixels_are_a_sentence(models):
     plane = np.full((64, 64), np.nan, np.float32)
-    answer = app.answer(plane, lambda ink: ink, models, None, app.BLANK_UPLOAD)
+    answer = app.answer(plane, lambda reader, ink: reader.read(ink), models, None, app.BLANK_UPLOAD)
     assert _is_refusal(answer, "NaN")
 
 
@@ -201,9 +204,9 @@ def test_below_the_cards_threshold_the_page_is_not_sure(models):
     answer = app.read_drawing(_value(_png(_one)), unsure)
     assert answer["sure"] is False and answer["confidence"] == confidence
     assert answer["runner_up"] != answer["label"]
-    assert answer["message"].startswith(
-        f"Not sure: maybe {answer['label']}, or {answer['runner_up']}"
-    )
+    # the headline says "Not sure: maybe 1, or 7" (answer.js); the sentence does not repeat it
+    assert answer["message"].startswith(f"{int(100 * confidence)}% for {answer['label']}")
+    assert "Not sure" not in answer["message"] and "maybe" not in answer["message"]
     shipped = app.read_drawing(_value(_png(_one)), models)  # a clear 1 under the shipped card
     assert shipped["sure"] is True and shipped["confidence"] >= models.get(None).card.sure_at
 
@@ -212,17 +215,71 @@ def test_a_drawing_goes_straight_to_the_graph_without_photo_cleaning(models, mon
     def photo_cleaning(*args, **kwargs):
         raise AssertionError("a drawing went through demo.photo")
 
-    monkeypatch.setattr(app, "photo_ink", photo_cleaning)
+    monkeypatch.setattr(reading, "photo_inks", photo_cleaning)
     answer = app.read_drawing(_value(_png(_one)), models)
     assert answer["state"] == "reading" and answer["label"] == "1"
 
 
 def test_the_canvas_plane_is_the_pngs_alpha():
     plane = ink_plane(_png(_one))
-    assert plane.shape == (SIDE, SIDE) and plane.dtype == np.float32
+    assert plane.shape == (HEIGHT, WIDTH) and plane.dtype == np.float32
     assert plane[140, 138] == 1.0 and plane[10, 10] == 0.0
 
 
 def test_an_opaque_png_is_all_ink_and_refused_in_a_sentence(models):
     answer = app.read_drawing(_value(_png(_one, mode="RGB")), models)
     assert _is_refusal(answer, "mostly ink")
+
+
+def _digits(*xs: int):
+    """Strokes of 1s at these x positions, 200 px tall."""
+
+    def drawn(draw: ImageDraw.ImageDraw) -> None:
+        for x in xs:
+            draw.line([(x, 40), (x - 4, 240)], fill=(0, 0, 0, 255), width=24)
+
+    return drawn
+
+
+def _seven_and_one(draw: ImageDraw.ImageDraw) -> None:
+    draw.line([(60, 50), (180, 50), (120, 240)], fill=(0, 0, 0, 255), width=24)
+    _digits(400)(draw)
+
+
+def test_a_drawn_number_is_read_digit_by_digit(models):
+    answer = app.read_drawing(_value(_png(_seven_and_one), number=3), models)
+    assert answer["state"] == "reading" and answer["for"] == 3
+    assert answer["number"] == "71" and [d["label"] for d in answer["digits"]] == ["7", "1"]
+    assert set(answer["digits"][0]) == {"label", "confidence", "sure", "runner_up", "box"}
+    assert answer["message"].startswith("Read as 71 (") and "pixels" not in answer
+
+
+def test_a_single_drawn_digit_is_answered_as_it_always_was(models):
+    answer = app.read_drawing(_value(_png(_one)), models)
+    whole = Reader(app.DEFAULT_MODEL).read(ink_plane(_png(_one)))
+    assert "number" not in answer and answer["label"] == "1" and "pixels" in answer
+    assert answer["confidence"] == whole.record()["confidence"]
+
+
+def test_digits_that_touch_are_one_sentence(models):
+    def touching(draw: ImageDraw.ImageDraw) -> None:
+        draw.line([(60, 140), (400, 140)], fill=(0, 0, 0, 255), width=150)  # wide, no gap
+        _digits(500)(draw)
+
+    answer = app.read_drawing(_value(_png(touching)), models)
+    assert answer["state"] == "error" and answer["message"] == TOUCHING
+    assert answer["touching"] and "number" not in answer
+
+
+def test_more_than_twelve_digits_is_one_sentence(models):
+    answer = app.read_drawing(_value(_png(_digits(*range(20, 560, 38)))), models)
+    assert answer == {"state": "error", "message": TOO_MANY, "for": 7}  # as the browser says it
+
+
+def test_the_read_api_answers_the_cli_record(models, uploaded):
+    path = uploaded / "number.png"
+    Image.open(io.BytesIO(_png(_seven_and_one))).save(path)
+    got = app.read_record({"path": str(path)}, models)
+    assert got["number"] == "71" and len(got["digits"]) == 2 and "message" not in got
+    assert app.read_record(None, models) == {"error": app.NO_UPLOAD}
+    assert app.read_record({"path": "/etc/passwd"}, models) == {"error": guard.NOT_UPLOADED}

@@ -171,11 +171,16 @@ def check(description: str, image: object, classifier: Reader) -> str:
         record = read_digit(classifier, image)
     except Exception as error:  # noqa: BLE001
         pytest.fail(f"{description}: read_digit raised {type(error).__name__}: {error}")
-    if outcome == "digit":
+    if outcome == "digit" and "probabilities" in record:
         assert sum(record["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
         assert record["label"] in classifier.card.class_names
-    else:
-        assert set(record) == {"error"}, description
+    elif outcome == "digit" and "number" in record:  # noise cut into several digit-sized marks
+        assert len(record["number"]) == len(record["digits"]) >= 2, description
+    elif outcome == "digit":  # too many marks or touching ones for a number: one sentence
+        assert str(record["error"]) and "\n" not in record["error"], description
+        assert set(record) <= {"error", "touching"}, description
+    else:  # no digit on the one-digit road; the all-pieces ink may still hold touching marks
+        assert set(record) in ({"error"}, {"error", "touching"}), description
     return outcome
 
 

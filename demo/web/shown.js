@@ -13,10 +13,48 @@ const byte = (v) => {
 };
 const grid = (values) => btoa(String.fromCharCode(...Array.from(values, byte)));
 
-/** facts.sentences filled in from fields, as demo.answer.sentence does. */
-export function sentence(sentences, fields) {
-  const text = sentences[fields.sure ? "sure" : "unsure"].replace(/\{(\w+)\}/g, (_, k) => fields[k]);
+/** facts.sentences filled in from fields, as demo.answer.sentence does ("number_": a number). */
+export function sentence(sentences, fields, kind = "") {
+  const text = sentences[kind + (fields.sure ? "sure" : "unsure")].replace(/\{(\w+)\}/g, (_, k) => fields[k]);
   return fields.approximate ? text.slice(0, -1) + sentences.approximate : text;
+}
+
+/** Each digit's outputs (batches of one) and box -> the number's answer object, as
+ * demo.answer.shown_number makes it: its record (docs/numbers.md) and the sentence. */
+export function shownNumber(outputsList, boxes, facts, number) {
+  const names = facts.classes;
+  const digits = [];
+  outputsList.forEach((outputs, k) => {
+    if (outputs.ink_found && !Number(outputs.ink_found.data[0])) return; // nothing to read
+    const p = Array.from(outputs.probabilities.data.subarray(0, names.length));
+    const [best, second] = rank(p);
+    digits.push({
+      label: names[best],
+      confidence: rounded(p[best], facts.decimals),
+      sure: p[best] >= facts.sure_at,
+      runner_up: names[second],
+      box: boxes[k],
+      p: p[best],
+    });
+  });
+  const confidence = digits.reduce((product, d) => product * d.p, 1);
+  const fields = {
+    number: digits.map((d) => d.label).join(""),
+    percent: `${Math.floor(100 * confidence)}%`,
+    model: facts.model,
+    sure: digits.every((d) => d.sure),
+    approximate: facts.approximate,
+  };
+  return {
+    state: "reading",
+    message: sentence(facts.sentences, fields, "number_"),
+    for: number,
+    number: fields.number,
+    confidence: rounded(confidence, facts.decimals),
+    sure: fields.sure,
+    digits: digits.map(({ p, ...digit }) => digit),
+    model: facts.model,
+  };
 }
 
 /** The graph's outputs for one ink (batch of one) -> the answer object the page shows. */

@@ -1,6 +1,7 @@
-"""The live app through gradio_client, as a script would use it: /classify takes an image file
-and answers what the CLI (`python -m demo.predict`) answers for the same file, plus the
-numbers the page draws; blank and broken files get the empty state or one sentence."""
+"""The live app through gradio_client, as a script would use it: /read takes an image file and
+answers exactly the CLI's JSON record (`python -m demo.predict`), a digit's or a number's;
+/classify answers the same plus what the page draws; blank and broken files get the empty
+state or one sentence."""
 
 import json
 import subprocess
@@ -44,9 +45,50 @@ def classify(client, path, **kwargs) -> dict:
     return client.predict(handle_file(str(path)), api_name="/classify", **kwargs)
 
 
-def test_classify_is_the_only_public_endpoint(client):
+def read(client, path, **kwargs) -> dict:
+    from gradio_client import handle_file
+
+    return client.predict(handle_file(str(path)), api_name="/read", **kwargs)
+
+
+def test_classify_and_read_are_the_only_public_endpoints(client):
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert list(endpoints) == ["/classify"]
+    assert list(endpoints) == ["/classify", "/read"]
+
+
+def test_read_names_its_json_answer(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    returns = endpoints["/read"]["returns"]
+    assert [(r["label"], r["component"]) for r in returns] == [("reading", "Json")]
+    assert [p["parameter_name"] for p in endpoints["/read"]["parameters"]] == [
+        "upload",
+        "precision",
+    ]
+    said = client.view_api(print_info=False, return_format="str")
+    assert "[Json] reading" in said and "[Html] answer" in said
+
+
+def test_read_answers_a_number_as_the_cli_does(client, mnist_pngs, tmp_path):
+    paths, labels = mnist_pngs
+    row = np.concatenate(
+        [np.pad(np.asarray(Image.open(p)), ((10, 10), (6, 6))) for p in paths[:4]], axis=1
+    )
+    number = tmp_path / "number.png"
+    Image.fromarray(row).resize((row.shape[1] * 4, row.shape[0] * 4)).save(number)
+    cli = subprocess.run(
+        [sys.executable, "-m", "demo.predict", str(number)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    want = json.loads(cli.stdout)
+    got = read(client, number)
+    assert got == {k: v for k, v in want.items() if k != "file"}
+    assert got["number"] == "".join(str(int(label)) for label in labels[:4])
+    page = classify(client, number)
+    assert page["state"] == "reading" and page["number"] == got["number"]
+    assert page["digits"] == got["digits"]
 
 
 def test_api_answers_match_the_cli(client, mnist_pngs):
@@ -66,8 +108,9 @@ def test_api_answers_match_the_cli(client, mnist_pngs):
         assert got["state"] == "reading", got.get("message")
         for key in ("label", "confidence", "sure", "probabilities"):
             assert got[key] == want[key], (path.name, key)
-        said = f"Read as {want['label']} (" if want["sure"] else f"Not sure: maybe {want['label']},"
-        assert got["message"].startswith(said), (path.name, got["message"])
+        said = f"Read as {want['label']} (" if want["sure"] else f"% for {want['label']}: "
+        assert said in got["message"], (path.name, got["message"])
+        assert read(client, path) == {k: v for k, v in want.items() if k != "file"}
 
 
 def test_api_reads_real_mnist_digits(client, mnist_pngs, expect_correct_digits):

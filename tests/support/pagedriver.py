@@ -70,6 +70,36 @@ def canvas_points(page, strokes, selector: str = CANVAS) -> list[list[tuple[floa
     return [[(cx + x * half, cy + y * half) for x, y in stroke] for stroke in strokes]
 
 
+INK_WIDTH, BRUSH = 560, 12  # the ink plane's width and the brush radius in it (canvas.js)
+
+
+def number_points(page, text: str, selector: str = CANVAS) -> list[list[tuple[float, float]]]:
+    """Page-coordinate strokes that write `text` (digits of DIGITS) side by side across the
+    canvas, each digit in its own slot with a clear gap between neighbours' ink."""
+    box = page.locator(selector).first.bounding_box()
+    slot = box["width"] / len(text)
+    brush = BRUSH * box["width"] / INK_WIDTH
+    half = min(0.75 * box["height"] / 2, (slot - 3 * brush) / 0.9)
+    cy = box["y"] + box["height"] / 2
+    strokes = []
+    for k, digit in enumerate(text):
+        cx = box["x"] + slot * (k + 0.5)
+        strokes += [[(cx + x * half, cy + y * half) for x, y in s] for s in DIGITS[digit]]
+    return strokes
+
+
+def draw_points(page, strokes, steps: int = 6, touch: bool = False) -> None:
+    """Page-coordinate strokes with the mouse, or (touch) with a finger."""
+    if touch:
+        return _touch(page, strokes, steps)
+    for points in strokes:
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=steps)
+        page.mouse.up()
+
+
 def draw(page, strokes, steps: int = 6, pause_ms: float = 0, selector: str = CANVAS) -> None:
     """Mouse strokes: press, drag through the points (pausing between segments), release."""
     for points in canvas_points(page, strokes, selector):
@@ -84,8 +114,12 @@ def draw(page, strokes, steps: int = 6, pause_ms: float = 0, selector: str = CAN
 
 def draw_touch(page, strokes, steps: int = 6) -> None:
     """Finger strokes through the DevTools protocol: real touch events, as a phone sends."""
+    _touch(page, canvas_points(page, strokes), steps)
+
+
+def _touch(page, strokes, steps: int) -> None:
     cdp = page.context.new_cdp_session(page)
-    for points in canvas_points(page, strokes):
+    for points in strokes:
         path = [points[0]]
         for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
             path += [

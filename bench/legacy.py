@@ -12,16 +12,20 @@ from PIL import Image
 
 from demo.photo import photo_ink
 from demo.reader import PreprocessError
-from export.reference import stroke_width, warm
+from export.reference import (  # the constants and steps the graph kept as they were
+    CORE,
+    DOT_EXTENT,
+    DOT_RATIO,
+    INK_AT,
+    SOFT_EDGE,
+    morph_step,
+    stroke_width,
+    target_width,
+    warm,
+)
 from train.model import HRNN
 
-CORE, SOFT_EDGE = 0.5, 0.1
-DOT_RATIO, DOT_EXTENT = 2.5, 0.1
-MNIST_STROKE = 2.4
-STROKE_RANGE = (0.9, 1.6)
-THIN_POWER, THICK_POWER = 0.0, 0.5
 SUPERSAMPLE = 4
-INK_AT = 0.5
 
 
 def to_mnist(image: object, image_size: int = 28, digit_box: int = 20) -> np.ndarray | None:
@@ -73,35 +77,13 @@ def _fit(plane: np.ndarray, box: int) -> np.ndarray:
     return _resize(plane, size)
 
 
-def _morph_step(plane: np.ndarray, step: int, op) -> np.ndarray:
-    """One step of grey erosion/dilation by a disc-like (alternating square, cross) element."""
-    padded = np.pad(plane, 1)
-    views = [
-        padded[1 + dy : padded.shape[0] - 1 + dy, 1 + dx : padded.shape[1] - 1 + dx]
-        for dy in (-1, 0, 1)
-        for dx in (-1, 0, 1)
-        if step % 2 == 0 or dy * dx == 0
-    ]
-    return op.reduce(views)
-
-
 def _morph(plane: np.ndarray, radius: float, op) -> np.ndarray:
     """Grey erosion/dilation by a fractional radius: the two nearest whole radii blended."""
     whole = int(radius)
     for step in range(whole):
-        plane = _morph_step(plane, step, op)
+        plane = morph_step(plane, step, op)
     part = radius - whole
-    return plane if part <= 0 else (1 - part) * plane + part * _morph_step(plane, whole, op)
-
-
-def target_width(width: float) -> float:
-    """Widths in MNIST's own range stay; others move toward it, continuously in `width`."""
-    low, high = (edge * MNIST_STROKE for edge in STROKE_RANGE)
-    if width > high:
-        return high * (width / high) ** THICK_POWER
-    if 0 < width < low:
-        return low * (width / low) ** THIN_POWER
-    return width
+    return plane if part <= 0 else (1 - part) * plane + part * morph_step(plane, whole, op)
 
 
 def _even_strokes(fine: np.ndarray) -> np.ndarray:

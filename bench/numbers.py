@@ -107,9 +107,11 @@ def photos_of(plane: np.ndarray, rng: np.random.Generator) -> bytes:
         return photos.photo(plane, rng)
 
 
-def found_ink(picture: bytes) -> np.ndarray:
-    """What demo.photo.photo_ink cleans from a photo; an empty plane where it finds none."""
-    ink = photo_ink(picture)
+def found_ink(picture: bytes, keep: str = "digit") -> np.ndarray:
+    """What demo.photo.photo_ink cleans from a photo; an empty plane where it finds none.
+
+    keep="all" for a number's photo, as the page and the CLI clean one; "digit" for one digit."""
+    ink = photo_ink(picture, keep=keep)
     return np.zeros((1, 1), np.float32) if ink is None else ink
 
 
@@ -166,7 +168,7 @@ def measure(read_batch, made: list[list], rng: np.random.Generator, photo: bool)
             picture = photos_of(plane, rng)
         try:
             if photo:
-                plane = found_ink(picture)
+                plane = found_ink(picture, keep="all")
             found = segment(plane)
             reading = read_number(read_batch, plane)
         except (NumberError, PreprocessError):

@@ -17,9 +17,9 @@ import onnxscript.optimizer
 import torch
 from torch import nn
 
-from demo.reader import CARD_FORMAT, CARD_KEY
+from demo.reader import CARD_FORMAT, CARD_KEY, OUTPUT_NAMES
 from export import reference
-from export.reader import OUTPUT_NAMES, Reader
+from export.reader import Reader
 from train.checkpoint import CheckpointError, load_weights, sha256_file
 from train.model import HRNN, HRNNConfig
 

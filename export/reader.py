@@ -16,17 +16,6 @@ from torch import nn
 from export import reference as ref
 from train.model import HRNN
 
-OUTPUT_NAMES = (
-    "probabilities",
-    "row_probabilities",
-    "image",
-    "logits",
-    "row_logits",
-    "stroke_width",
-    "ink_found",
-    "ink_share",
-)
-
 
 def stroke_widths(mask: torch.Tensor) -> torch.Tensor:
     """(N,) reference.stroke_width of (N, H, W) 0/1 masks (0 for an empty one)."""

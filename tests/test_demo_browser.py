@@ -5,6 +5,7 @@ on the server); the route serves those files and nothing else.
 """
 
 import asyncio
+import concurrent.futures
 import gzip
 import hashlib
 
@@ -103,8 +104,9 @@ def served(reader, runtime):
         gr.Markdown("page")
     demo.server_app = Starlette()
     browser.serve(demo, table)
-    for event in demo.extra_startup_events:
-        asyncio.run(event())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own, whatever runs here
+        for event in demo.extra_startup_events:
+            pool.submit(asyncio.run, event()).result()
     with TestClient(demo.server_app) as client:
         yield client, table
 

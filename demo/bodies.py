@@ -50,18 +50,23 @@ class Pace:
         return message
 
 
-async def read_all(receive, limit: int) -> bytes:
-    """The whole body (at most `limit` bytes) in memory."""
-    chunks, pace = [], Pace()
+async def chunks(receive, limit: int):
+    """The body's chunks as they arrive, at the pace above and at most `limit` bytes in all."""
+    pace = Pace()
     while True:
         message = await pace.next(receive)
         if message["type"] == "http.disconnect":
             raise Rejected(400, "The client went away.")
         if pace.size > limit:
             raise too_large(limit)
-        chunks.append(message.get("body", b""))
+        yield message.get("body", b"")
         if not message.get("more_body"):
-            return b"".join(chunks)
+            return
+
+
+async def read_all(receive, limit: int) -> bytes:
+    """The whole body (at most `limit` bytes) in memory."""
+    return b"".join([chunk async for chunk in chunks(receive, limit)])
 
 
 async def spool(receive, limit: int, feed) -> tempfile.SpooledTemporaryFile:
@@ -72,19 +77,11 @@ async def spool(receive, limit: int, feed) -> tempfile.SpooledTemporaryFile:
     """
     body = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 (returned)
     try:
-        pace = Pace()
-        while True:
-            message = await pace.next(receive)
-            if message["type"] == "http.disconnect":
-                raise Rejected(400, "The client went away.")
-            if pace.size > limit:
-                raise too_large(limit)
-            chunk = message.get("body", b"")
+        async for chunk in chunks(receive, limit):
             feed(chunk)
             body.write(chunk)
-            if not message.get("more_body"):
-                body.seek(0)
-                return body
+        body.seek(0)
+        return body
     except BaseException:
         body.close()
         raise

@@ -122,6 +122,22 @@ def join(**fields):
     return json.dumps(call_body).encode()
 
 
+async def status_of(guard, path: str, body: bytes, client: str) -> int:
+    """The status the guard answers one POST of `body` to `path` from `client` with."""
+    sent, messages = [], [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path,
+             "query_string": b"", "headers": [], "client": (client, 1)}  # fmt: skip
+    await guard(scope, receive, send)
+    return sent[0]["status"]
+
+
 def test_a_well_formed_queue_call_reaches_gradio_unchanged():
     body = join()
     assert call("/gradio_api/queue/join", [body[:10], body[10:]]) == (200, body)
@@ -220,18 +236,7 @@ def drawing_reads_at_once(clients: list[str], hold: float = 0.3) -> list[int]:
     body = json.dumps({"data": [{}, None], "fn_index": 1, "session_hash": "abc123"}).encode()
 
     async def one(client: str) -> int:
-        sent, messages = [], [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive():
-            return messages.pop() if messages else {"type": "http.disconnect"}
-
-        async def send(message):
-            sent.append(message)
-
-        scope = {"type": "http", "method": "POST", "path": "/gradio_api/run/predict",
-                 "query_string": b"", "headers": [], "client": (client, 1)}  # fmt: skip
-        await guard(scope, receive, send)
-        return sent[0]["status"]
+        return await status_of(guard, "/gradio_api/run/predict", body, client)
 
     async def everyone():
         return await asyncio.gather(*(one(client) for client in clients))
@@ -368,18 +373,7 @@ def test_forty_joins_at_once_from_one_client_admit_at_most_its_share(monkeypatch
     body = join()
 
     async def one(host: str) -> int:
-        sent, messages = [], [{"type": "http.request", "body": body, "more_body": False}]
-
-        async def receive():
-            return messages.pop() if messages else {"type": "http.disconnect"}
-
-        async def send(message):
-            sent.append(message)
-
-        scope = {"type": "http", "method": "POST", "path": "/gradio_api/queue/join",
-                 "query_string": b"", "headers": [], "client": (host, 1)}  # fmt: skip
-        await guard(scope, receive, send)
-        return sent[0]["status"]
+        return await status_of(guard, "/gradio_api/queue/join", body, host)
 
     async def flood_then_other():
         statuses = await asyncio.gather(*(one("93.184.216.34") for _ in range(40)))

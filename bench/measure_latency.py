@@ -206,20 +206,20 @@ def in_process_cost(joins: list[dict]) -> dict:
     back to back (caches warm), and read() again at the page's own pace (the gaps between its
     requests kept), which is how the server meets them."""
     from demo.app import Models, read_drawing
-    from demo.canvas import ink_plane, ink_png
+    from demo.canvas import drawn_planes
 
     models = Models.load(threads=1)
     sent = [j for j in joins if isinstance(j.get("data", [None])[0], dict)]
-    pngs = [ink_png(j["data"][0])[0] for j in sent]
+    pngs = [drawn_planes(j["data"][0])[0] for j in sent]  # each send's planes
 
     def cpu(work, *args) -> float:
         started = time.thread_time()
         work(*args)
         return time.thread_time() - started
 
-    def read_png(png: bytes | None) -> None:
-        if png is not None:
-            models.get(None).read(ink_plane(png))
+    def read_png(planes: list) -> None:
+        for plane, _ in planes:
+            models.get(None).read(plane)
 
     handler, reading, paced = [], [], []
     for value, png in zip([j["data"][0] for j in sent] * 3, pngs * 3, strict=True):

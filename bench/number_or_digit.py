@@ -18,9 +18,8 @@ import numpy as np
 from bench.handwriting import load_mnist_validation
 from bench.paths import REPO, write_json
 from bench.photos import pen_drawing, photo, small_scan
-from demo.numbers import NumberReading
 from demo.photo import photo_ink
-from demo.reader import Reader
+from demo.reader import NumberReading, Reader
 from demo.reading import read_picture
 
 KINDS = {

@@ -20,11 +20,9 @@ from demo.numbers import (
     OVERLAP,
     SPECK,
     TOO_MANY,
-    TOUCHING,
     WIDE,
-    NumberReading,
 )
-from demo.reader import DECIMALS, Reading
+from demo.reader import DECIMALS, TOUCHING, NumberReading, Reading
 
 HERE = Path(__file__).resolve().parent
 TOP = 3  # classes listed under the headline
@@ -167,7 +165,10 @@ def shown(reading: Reading, number: int | None = None) -> dict:
 
 def shown_number(number: NumberReading, number_for: int | None = None) -> dict:
     """A number as the page draws it and the API returns it: its record (docs/numbers.md) and
-    the sentence; digits that touch are the TOUCHING sentence with their boxes."""
+    the sentence; digits that touch are the TOUCHING sentence with their boxes; a lone digit
+    (the others held nothing to read) is answered as a single digit."""
+    if len(number.digits) == 1 and not number.touching:
+        return shown(number.digits[0][0], number_for)
     record = number.record()
     if record is None:
         raise ValueError("a number with no digits has no answer")

@@ -3,8 +3,9 @@
 Run `python demo/app.py` (also the Hugging Face Space entry point, run from the repo root
 without installing the repo); GRADIO_SERVER_NAME / GRADIO_SERVER_PORT override 127.0.0.1:7860.
 One onnxruntime session per shipped reader graph, opened once and shared by every request.
-A drawing's plane goes straight to the graph; only uploads are cleaned first (demo.photo).
-Several digits are a number (demo.reading, demo.numbers), read digit by digit.
+A drawing goes straight to the graph: the page sends one plane per digit (demo.canvas), so
+the server neither cleans nor segments it. Uploads are cleaned (demo.photo) and cut into digits
+(demo.reading, demo.numbers) first; several digits are a number, read digit by digit.
 API: /classify answers what the page draws; /read answers the CLI's JSON record.
 """
 
@@ -23,13 +24,20 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
 import gradio as gr
 
 from demo import browser, guard, webruntime
-from demo.answer import answer_view, empty, refusal, shown, shown_number
-from demo.canvas import ink_canvas, ink_plane, ink_png
-from demo.numbers import NumberError, NumberReading
-from demo.reader import DEFAULT_MODEL, INT8_MODEL, ModelError, PreprocessError, Reader
-from demo.reading import Found, read_picture, read_plane, record
+from demo.answer import answer_view, empty, facts, refusal, shown, shown_number
+from demo.canvas import drawn_planes, ink_canvas
+from demo.examples import example_file, example_row
+from demo.numbers import NumberError
+from demo.reader import (
+    DEFAULT_MODEL,
+    INT8_MODEL,
+    ModelError,
+    NumberReading,
+    PreprocessError,
+    Reader,
+)
+from demo.reading import Found, read_picture, record
 
-EXAMPLES = Path(__file__).resolve().parent / "examples"
 CONCURRENCY = max(2, os.cpu_count() or 2)
 EMPTY = (
     "Draw a digit (0-9) or a number, digits side by side: the guess updates while you draw "
@@ -92,7 +100,9 @@ class Models:
         """The named model; None means the default, anything unknown is guard.Refused."""
         if name is None:
             return next(iter(self.by_name.values()))
-        return self.by_name[guard.checked_model(name, self.names)]
+        if not isinstance(name, str) or name not in self.by_name:
+            raise guard.Refused(guard.UNKNOWN_MODEL)
+        return self.by_name[name]
 
 
 def found_in(source: object, read, models: Models, precision: object) -> Found:
@@ -121,20 +131,25 @@ def answer(
     return shown(found, number)
 
 
-def drawn(reader: Reader, png: bytes) -> Found:
-    """A checked canvas PNG -> its plane as it is (no photo cleaning) -> digit or number."""
-    return read_plane(reader, ink_plane(png))
+def drawn(reader: Reader, planes: list) -> Found:
+    """The page's planes as they are: one is a digit, several a number's digits, each read
+    on its own plane (the page grouped the strokes; nothing is cleaned or cut here)."""
+    if len(planes) == 1:
+        return reader.read(planes[0][0])
+    readings = reader.read_each([plane for plane, _ in planes])
+    pairs = [(r, box) for r, (_, box) in zip(readings, planes, strict=True) if r is not None]
+    return NumberReading(digits=pairs) if pairs else None
 
 
 def read_drawing(value: object, models: Models, precision: object = None) -> dict:
-    """The canvas path: {"ink": PNG data URL, "n": send number} -> the answer for that ink."""
+    """The canvas path: its value (demo.canvas.drawn_planes) -> the answer for that ink."""
     try:
-        png, number = ink_png(value)
+        planes, number = drawn_planes(value)
     except PreprocessError as error:
         return refusal(f"{CANNOT}{error}")
-    if png is None:
+    if not planes:
         return empty(EMPTY, number)
-    return answer(png, drawn, models, precision, BLANK_DRAWING, number)
+    return answer(planes, drawn, models, precision, BLANK_DRAWING, number)
 
 
 def read_upload(upload: object, models: Models, precision: object = None) -> dict:
@@ -180,6 +195,12 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     def on_record(upload: object, precision: object) -> dict:
         return read_record(upload, models, precision)
 
+    def on_example(value: object) -> tuple:
+        try:
+            return example_file(value), gr.skip()
+        except PreprocessError as error:
+            return gr.skip(), refusal(str(error))
+
     def on_model(upload: object, precision: object) -> dict:
         """A new model re-reads the upload; the canvas re-reads its own ink (canvas.js)."""
         return read_upload(upload, models, precision)
@@ -194,8 +215,9 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"), gr.Row(equal_height=False):
                 with gr.Column(min_width=290, scale=3):
-                    reads_here = browser.browser_reader(models.get(None), web_files, BLANK_DRAWING)
-                    canvas = ink_canvas("hrnn-canvas", "hrnn-draw-answer", reads_here)
+                    reads_here = browser.browser_reader(models.get(None), web_files)
+                    rules = facts(models.get(None).card, BLANK_DRAWING)
+                    canvas = ink_canvas("hrnn-canvas", "hrnn-draw-answer", rules, reads_here)
                 with gr.Column(min_width=290, scale=2):
                     drawn_answer = answer_view("hrnn-draw-answer", EMPTY, number=0)
             with gr.Tab("Upload", id="upload"), gr.Row(equal_height=False):
@@ -208,12 +230,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
                         image_mode=None,
                         height=300,
                     )
-                    if sorted(EXAMPLES.glob("*.png")):
-                        gr.Examples(
-                            examples=[[str(p)] for p in sorted(EXAMPLES.glob("*.png"))[:8]],
-                            inputs=[upload],
-                            label="Examples (click one)",
-                        )
+                    examples = example_row("hrnn-examples")
                 with gr.Column(min_width=290):
                     uploaded = answer_view("hrnn-upload-answer", EMPTY_UPLOAD)
         gr.Markdown(ABOUT)
@@ -233,6 +250,15 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         upload.change(
             on_upload, [upload, precision], uploaded, api_name="classify", preprocess=False, **quiet
         )
+        examples.pick(
+            on_example,
+            [examples],
+            [upload, uploaded],
+            api_visibility="private",
+            queue=False,
+            preprocess=False,
+            **quiet,
+        )  # the file becomes the upload's value: upload.change reads it as any upload
         read_button = gr.Button("Read", visible=False)  # /read is called by API clients only
         read_button.click(
             on_record,

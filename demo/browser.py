@@ -4,7 +4,7 @@ The browser runs the very reader graph the server runs (the shipped .onnx: ink p
 calibrated probabilities, per-row beliefs and the 28x28 it saw out) through onnxruntime-web
 (demo.webruntime fetches it), in a Web Worker (demo/web/worker.js) so that reading never holds
 up the stroke being drawn. No preprocessing or calibration is written twice: the graph does
-all of it. The answer's wording comes from demo.answer (its sentences travel in the config).
+all of it. The answer's wording comes from demo.answer (its sentences travel in the canvas' facts).
 
 The worker, the runtime and the model are served at fixed names under /ROUTE/ (a route table
 registered on the Gradio app), so the page never learns where the server keeps its files.
@@ -19,7 +19,7 @@ import gradio as gr
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from demo import answer, webruntime
+from demo import webruntime
 from demo.reader import Reader
 
 WEB = Path(__file__).resolve().parent / "web"  # the worker's modules (and vendor/, the runtime)
@@ -51,7 +51,7 @@ def url(name: str) -> str:
     return f"{ROUTE}/{name}"
 
 
-def browser_reader(reader: Reader, table: dict[str, Path], blank: str) -> dict | None:
+def browser_reader(reader: Reader, table: dict[str, Path]) -> dict | None:
     """The canvas' `browser` prop: the reader's URLs and what the worker's answers say.
 
     None when `table` is empty: then every drawing is read on the server.
@@ -66,7 +66,6 @@ def browser_reader(reader: Reader, table: dict[str, Path], blank: str) -> dict |
         "model": url(reader.model_path.name),
         "input": card.input_name,  # the ink plane: (N, H, W) float32, 0 = paper, 1 = ink
         "precision": card.precision,
-        "answer": answer.facts(card, blank),
     }
 
 

@@ -180,15 +180,12 @@ def _check_inputs(fn, data: list) -> None:
 
 
 def _check_direct_inputs(fn, data: list) -> None:
-    """Events outside the queue run at once, so only ones we can check fully: example clicks,
-    and the drawing's reads (its ink, which the handler checks whole, and a model name)."""
+    """Events outside the queue run at once, so only ones we can check fully: the drawing's
+    reads and example picks (an object the handler checks whole, and a model name)."""
     if len(data) != len(fn.inputs):
         raise Rejected(422, f"This event takes {len(fn.inputs)} inputs.")
     for number, (block, value) in enumerate(zip(fn.inputs, data, strict=True), start=1):
-        if isinstance(block, gr.Dataset):
-            if type(value) is not int or not 0 <= value < len(block.samples):
-                raise Rejected(422, "No such example.")
-        elif isinstance(block, gr.HTML):
+        if isinstance(block, gr.HTML):
             if value is not None and not isinstance(value, dict):
                 raise Rejected(422, f"Input {number} is not a value this page sends.")
         elif isinstance(block, gr.Radio):

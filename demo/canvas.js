@@ -2,14 +2,16 @@
 // Strokes are kept as points, drawn smooth and round on a screen canvas at the device's pixel
 // ratio, and re-drawn in black on a transparent 560x280 ink canvas. Once the browser reader
 // (props.browser: demo/web/worker.js, onnxruntime-web on the reader graph) has loaded, that
-// ink is read there and the answer handed to answer.js by a DOM event: strokes are grouped
-// into digits by where they lie (x-extents that overlap are one digit, as demo.numbers joins
-// pieces); one group is read as the whole plane (alpha / 255: 0 paper, 1 ink), exactly as a
-// single digit always was; several groups are a number, each group's strokes drawn alone on
-// its own plane (its box plus a margin) and read by the same graph. Until the reader loads,
-// if it fails, or for the int8 model, the PNG is the value sent: {ink: data URL, n: send
-// number}, with the custom "ink" event; the server groups the PNG's ink (demo.numbers). A
-// blank canvas asks nobody: its answer box shows the prompt at once.
+// ink is read there and the answer handed to answer.js by a DOM event. Wherever it is read,
+// strokes are first grouped into digits here, by where they lie (x-extents that overlap are
+// one digit, as demo.numbers joins pieces; the rules come in props.facts): one group is read
+// as the whole plane (alpha / 255: 0 paper, 1 ink), exactly as a single digit always was;
+// several groups are a number, each group's strokes drawn alone on its own plane (its box plus
+// a margin) and read by the same graph. Too many marks, or touching digits, are one sentence
+// said here. Until the reader loads, if it fails, or for the int8 model, the planes are sent
+// as PNGs with the custom "ink" event: {ink: data URL, n: send number} for one digit,
+// {digits: [{ink, box}], n} for a number (demo.canvas checks them; the server cuts nothing).
+// A blank canvas asks nobody: its answer box shows the prompt at once.
 const WIDTH = 560; // the ink PNG's size, as the server checks it: room for a number across
 const HEIGHT = 280;
 const RADIUS = 12; // brush radius on the 280 px ink: strokes ~1/12 of a digit, like MNIST
@@ -35,6 +37,7 @@ let ticker = null;
 let sentAt = 0;
 let sent = 0;
 let answered = 0; // the highest send number whose answer is on screen
+const facts = props.facts; // grouping rules and sentences (demo.answer.facts)
 const browser = props.browser; // null: the server reads every drawing
 let selected = browser ? browser.precision : null; // the model chosen on the page
 let reader = null; // the worker that reads drawings here, once its runtime and model have loaded
@@ -42,7 +45,7 @@ root.dataset.reader = browser ? "loading" : "off";
 if (browser) {
   const here = (path) => new URL(path, document.baseURI).href;
   const urls = ["runtime", "wasm", "model"].map((key) => [key, here(browser[key])]);
-  const config = { ...browser, ...Object.fromEntries(urls) };
+  const config = { ...browser, ...Object.fromEntries(urls), answer: facts };
   const worker = new Worker(here(browser.worker), { type: "module" });
   const failed = (why) => {
     const reading = reader !== null && answered < sent; // a read the worker will never answer
@@ -115,9 +118,13 @@ function paint() {
 }
 
 function toServer(number) {
-  // Only the ink leaves the page: black on transparent, WIDTH x HEIGHT, as PNG.
-  props.value = { ink: ink.toDataURL("image/png"), n: number };
+  // Only the ink leaves the page: black on transparent, as PNG: the whole WIDTH x HEIGHT for
+  // one digit, each digit's own plane and its box for a number.
+  const found = digitsOf(number);
+  if (!found) return;
   root.dataset.via = "server";
+  if (found.whole) props.value = { ink: ink.toDataURL("image/png"), n: number };
+  else props.value = { digits: found.digits.map(({ canvas, box }) => ({ ink: canvas.toDataURL("image/png"), box })), n: number };
   trigger("ink");
 }
 
@@ -169,8 +176,8 @@ function digitGroups(all, rules) {
   return groups.length > rules.max_digits ? null : groups;
 }
 
-function digitPlane({ strokes: own, box }, rules) {
-  // One digit's strokes alone, on a plane of its box plus a margin; its box in ink pixels;
+function digitCanvas({ strokes: own, box }, rules) {
+  // One digit's strokes alone, on a canvas of its box plus a margin; its box in ink pixels;
   // its key (which strokes, how many points each) lets the worker reuse an unchanged
   // digit's reading while the next one is written
   const [x0, y0, x1, y1] = box.map(Math.round);
@@ -180,35 +187,40 @@ function digitPlane({ strokes: own, box }, rules) {
   canvas.height = y1 - y0 + 2 * margin;
   paintOn(canvas, "#000", own, [x0 - margin, y0 - margin]);
   const key = own.map((stroke) => `${stroke.key}.${stroke.points.length}`).join(",");
-  return { ...plane(canvas), box: [x0, y0, x1 - x0, y1 - y0], key };
+  return { canvas, box: [x0, y0, x1 - x0, y1 - y0], key };
 }
 
-function readHere(number) {
-  // One digit: the whole plane, as the server reads it. A number (two or more groups of a
-  // digit's height, as demo.reading.is_number): one plane per digit.
-  // Too many marks, or a digit wider than `wide` times its height among several: one
-  // sentence, answered here without reading anything.
-  const facts = browser.answer;
+function digitsOf(number) {
+  // What the ink holds: {whole: true} for one digit (beside it at most fragments shorter than
+  // half of it: read as the whole plane, as a single digit always was), or {digits} for a
+  // number (two or more groups of a digit's height, as demo.reading.is_number). Too many
+  // marks, or a digit wider than `wide` times its height among several: one sentence, said
+  // here without reading anything (then null).
   const rules = facts.grouping;
   const groups = digitGroups(drawn(), rules);
-  root.dataset.via = "browser";
   root.dataset.digits = groups ? String(groups.length) : "";
-  const said = (message, extra = {}) =>
+  const said = (message, extra = {}) => {
     answeredHere({ n: number, answer: { state: "error", message, for: number, ...extra } });
+    return null;
+  };
   if (groups === null) return said(facts.sentences.too_many);
   const tallest = Math.max(0, ...groups.map(({ box }) => box[3] - box[1]));
   const full = groups.filter(({ box }) => box[3] - box[1] >= rules.fragment * tallest);
-  if (full.length < 2) {
-    // one digit (beside it at most fragments shorter than half of it): the whole plane
-    const whole = plane(ink);
-    return reader.postMessage({ planes: [whole], n: number }, [whole.ink.buffer]);
-  }
+  if (full.length < 2) return { whole: true };
   const wide = groups.filter(({ box }) => box[2] - box[0] > rules.wide * (box[3] - box[1]));
   if (wide.length) {
     const touching = wide.map(({ box }) => [box[0], box[1], box[2] - box[0], box[3] - box[1]].map(Math.round));
     return said(facts.sentences.touching, { touching });
   }
-  const planes = groups.map((group) => digitPlane(group, rules));
+  return { digits: groups.map((group) => digitCanvas(group, rules)) };
+}
+
+function readHere(number) {
+  // The same planes the server would get, read by the worker: zero requests.
+  root.dataset.via = "browser";
+  const found = digitsOf(number);
+  if (!found) return;
+  const planes = found.whole ? [plane(ink)] : found.digits.map(({ canvas, box, key }) => ({ ...plane(canvas), box, key }));
   reader.postMessage({ planes, n: number }, planes.map((p) => p.ink.buffer));
 }
 

@@ -1,16 +1,14 @@
 """What the public server accepts: which files a request may name, which values, which bodies.
 
 The page is served to strangers, so every request is treated as hostile until checked here:
-a file path must be one Gradio itself received as an upload (or a shipped example), a model
-name must be one we ship, and `serve` launches Gradio with bounded bodies, the queue as the
-only way in, and no share link, SSR or MCP. Body limits and route rules live in demo.limits,
-the shape checks on queue calls in demo.calls.
+a file path must be one Gradio itself received as an upload (a shipped example, once picked,
+is one: demo.examples), a model name must be one we ship, and `serve` launches Gradio with
+bounded bodies, the queue as the only way in, and no share link, SSR or MCP. Body limits and
+route rules live in demo.limits, the shape checks on queue calls in demo.calls.
 """
 
 import os
 import stat
-from collections.abc import Sequence
-from pathlib import Path
 
 import gradio as gr
 from gradio.utils import get_upload_folder
@@ -21,14 +19,12 @@ from demo.calls import NOT_UPLOADED
 from demo.limits import FILE_LIFETIME, MAX_FILE_BYTES, SWEEP_EVERY, Limits, tune_malloc
 from demo.pixels import PreprocessError
 
-EXAMPLES = Path(__file__).resolve().parent / "examples"
 MAX_PATH_CHARS = 1024  # Gradio's own upload paths are ~100 characters
 QUEUE_SIZE = 32  # waiting events beyond this get "queue full" instead of piling up memory
 SESSIONS = 32  # Gradio keeps each session's last inputs (up to 512 KiB); older sessions are dropped
 THREADS = 8  # worker threads; decoding is further bounded in demo.pixels
 UNKNOWN_MODEL = "Unknown model: choose one of the models offered on the page."
 
-SHIPPED = frozenset(p for png in EXAMPLES.glob("*.png") for p in (str(png), os.path.realpath(png)))
 _served: gr.Blocks | None = None  # the running app, whose record of uploads is consulted
 
 
@@ -37,7 +33,7 @@ class Refused(PreprocessError):
 
 
 def checked_upload(payload: object) -> str:
-    """The path of a file Gradio received as an upload (or a shipped example), else Refused.
+    """The path of a file Gradio received as an upload (or sent: a picked example), else Refused.
 
     The refusal is the same sentence for every other path, so nobody learns what exists.
     Paths outside the upload folder are refused before any filesystem call.
@@ -48,8 +44,6 @@ def checked_upload(payload: object) -> str:
     if not isinstance(path, str) or not path or len(path) > MAX_PATH_CHARS or "\0" in path:
         raise Refused(NOT_UPLOADED)
     plain = os.path.abspath(path)  # lexical only: no filesystem access yet
-    if plain in SHIPPED:
-        return plain
     root = os.path.abspath(get_upload_folder())
     if not _inside(plain, root) or not _gradio_made(path, plain):
         raise Refused(NOT_UPLOADED)
@@ -63,13 +57,6 @@ def checked_upload(payload: object) -> str:
     if not stat.S_ISREG(info.st_mode):
         raise Refused(NOT_UPLOADED)
     return real
-
-
-def checked_model(name: object, names: Sequence[str]) -> str:
-    """One of the offered model names; anything else (unknown, None, a dict) is Refused."""
-    if isinstance(name, str) and name in names:
-        return name
-    raise Refused(UNKNOWN_MODEL)
 
 
 def serve(demo: gr.Blocks, **launch_kwargs) -> None:
@@ -88,8 +75,6 @@ def serve(demo: gr.Blocks, **launch_kwargs) -> None:
     queue = demo._queue
     queue.max_size = QUEUE_SIZE if queue.max_size is None else min(queue.max_size, QUEUE_SIZE)
     demo.delete_cache = (SWEEP_EVERY, FILE_LIFETIME)  # uploads leave the disk (limits' window)
-    for block in demo.blocks.values():  # the example files cached at build time must stay
-        block.keep_in_cache.update(getattr(block, "temp_files", ()))
     env_port = os.environ.get("GRADIO_SERVER_PORT")
     launch_kwargs.setdefault("server_port", int(env_port) if env_port else None)
     launch_kwargs.update(

@@ -10,13 +10,13 @@ digits, or for a single digit exactly the single-digit answer.
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
 from demo.filters import components, label_min, max_filter
 from demo.pixels import PreprocessError
+from demo.reader import NumberReading, Reading
 
 CORE = 0.5  # ink above this (0..1) makes pieces; fainter edges follow the piece they touch
 WORK_SIDE = 512  # pieces are found on the ink block-maxed to at most this: bounded work
@@ -35,8 +35,6 @@ TOO_MANY = (
     f"There are too many separate marks to read as a number: write at most {MAX_DIGITS} "
     "digits on a plain background."
 )
-TOUCHING = "These digits touch: leave a little space between them and draw again."
-DECIMALS = 6
 
 
 class NumberError(PreprocessError):
@@ -195,69 +193,7 @@ def _digit(ink: np.ndarray, cell_owner: np.ndarray, index: int, factor: int) -> 
     return Digit(plane, box, touching)
 
 
-class DigitReading(Protocol):
-    """What a reader says about one digit plane (demo.reader.Reading has all of it)."""
-
-    label: str
-    confidence: float
-    sure: bool
-    runner_up: str
-
-    def record(self) -> dict: ...
-
-
-ReadBatch = Callable[[list[np.ndarray]], Sequence[DigitReading | None]]
-
-
-@dataclass(frozen=True)
-class NumberReading:
-    """A number read digit by digit: the text, each digit's reading and box, and whether
-    some digits touch (then the number is not read: the answer asks for space instead)."""
-
-    digits: list[tuple[DigitReading, tuple[int, int, int, int]]] = field(default_factory=list)
-    touching: list[tuple[int, int, int, int]] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "" if self.touching else "".join(r.label for r, _ in self.digits)
-
-    @property
-    def sure(self) -> bool:
-        return not self.touching and all(r.sure for r, _ in self.digits)
-
-    @property
-    def confidence(self) -> float:
-        """Chance every digit is right: the calibrated confidences multiplied."""
-        return float(np.prod([r.confidence for r, _ in self.digits])) if self.digits else 0.0
-
-    def digit_records(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "label": r.label,
-                "confidence": round(float(r.confidence), DECIMALS),
-                "sure": bool(r.sure),
-                "runner_up": r.runner_up,
-                "box": list(box),
-            }
-            for r, box in self.digits
-        ]
-
-    def record(self) -> dict[str, Any] | None:
-        """The JSON answer (docs/numbers.md): one digit -> the single-digit record as it
-        always was; several -> {"number", "confidence", "sure", "digits"}; digits that
-        touch -> {"error", "touching"}; nothing to read -> None."""
-        if self.touching:
-            return {"error": TOUCHING, "touching": [list(box) for box in self.touching]}
-        if not self.digits:
-            return None
-        if len(self.digits) == 1:
-            return self.digits[0][0].record()
-        return {
-            "number": self.text,
-            "confidence": round(self.confidence, DECIMALS),
-            "sure": self.sure,
-            "digits": self.digit_records(),
-        }
+ReadBatch = Callable[[list[np.ndarray]], Sequence[Reading | None]]
 
 
 def read_number(read_batch: ReadBatch, ink: object) -> NumberReading:

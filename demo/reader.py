@@ -7,7 +7,7 @@ comes straight from the canvas; a photo's from demo.photo. onnxruntime + numpy o
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,8 @@ MAX_SIDE = 4096  # demo.photo hands over at most 1024 px a side, the canvas 280
 MAX_COVERAGE = 0.9  # ink over this share of the plane leaves no paper to read a digit on
 MOSTLY_INK = "The image is mostly ink; draw one digit on a plain background."
 DECIMALS = 6  # probabilities in records: enough to compare across paths, short enough to read
+TOUCHING = "These digits touch: leave a little space between them and draw again."
+Box = tuple[int, int, int, int]  # (x, y, w, h) of a digit's ink in the input's pixels
 
 
 class ModelError(Exception):
@@ -183,6 +185,55 @@ class Reading:
                 name: round(float(p), DECIMALS)
                 for name, p in zip(self.class_names, self.probabilities, strict=True)
             },
+        }
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """A number read digit by digit: the text, each digit's reading and box, or the boxes of
+    digits that touch (then nothing is read: the answer asks for space instead)."""
+
+    digits: list[tuple[Reading, Box]] = field(default_factory=list)
+    touching: list[Box] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "" if self.touching else "".join(r.label for r, _ in self.digits)
+
+    @property
+    def sure(self) -> bool:
+        return not self.touching and all(r.sure for r, _ in self.digits)
+
+    @property
+    def confidence(self) -> float:
+        """Chance every digit is right: the calibrated confidences multiplied."""
+        return float(np.prod([r.confidence for r, _ in self.digits])) if self.digits else 0.0
+
+    def record(self) -> dict | None:
+        """The JSON answer (docs/numbers.md): one digit -> the single-digit record as it
+        always was; several -> {"number", "confidence", "sure", "digits"}; digits that
+        touch -> {"error", "touching"}; nothing to read -> None."""
+        if self.touching:
+            return {"error": TOUCHING, "touching": [list(box) for box in self.touching]}
+        if not self.digits:
+            return None
+        if len(self.digits) == 1:
+            return self.digits[0][0].record()
+        digits = [
+            {
+                "label": r.label,
+                "confidence": round(float(r.confidence), DECIMALS),
+                "sure": bool(r.sure),
+                "runner_up": r.runner_up,
+                "box": list(box),
+            }
+            for r, box in self.digits
+        ]
+        return {
+            "number": self.text,
+            "confidence": round(self.confidence, DECIMALS),
+            "sure": self.sure,
+            "digits": digits,
         }
 
 

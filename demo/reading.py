@@ -7,14 +7,14 @@ exactly as a single digit always was: the heaviest digit's ink (keep="digit") st
 reader graph, so single-digit answers do not change; a lone piece wider than a digit (a 7's
 bar drawn first, two digits joined in one stroke) is read that way too, and so is one digit
 beside pieces shorter than half of it (a broken stroke: `is_number`). The CLI, the API and
-the page's upload and drawing paths all use this.
+the page's upload path use this; a drawing needs none of it (the page groups its strokes).
 """
 
 import numpy as np
 
-from demo.numbers import FRAGMENT, NumberReading, segment
+from demo.numbers import FRAGMENT, segment
 from demo.photo import photo_inks
-from demo.reader import Reader, Reading
+from demo.reader import NumberReading, Reader, Reading
 
 Found = Reading | NumberReading | None
 MIN_HEIGHT = 8  # px: the tallest digit of a number is at least this tall
@@ -50,11 +50,6 @@ def read_picture(reader: Reader, image: object) -> Found:
     PreprocessError (NumberError included) with one sentence, ModelError for the graph."""
     found = photo_inks(image)
     return None if found is None else read_inks(reader, *found)
-
-
-def read_plane(reader: Reader, ink: np.ndarray) -> Found:
-    """A drawing's ink plane (no cleaning): a number, or the whole plane read as one digit."""
-    return read_inks(reader, ink, ink)
 
 
 def record(found: Found, blank: str) -> dict:

@@ -13,8 +13,8 @@ from gradio.utils import get_upload_folder
 from PIL import Image, ImageDraw
 
 from demo import app, guard, reading
-from demo.canvas import HEIGHT, MAX_INK_URL, SIZE_SENTENCE, WIDTH, ink_plane, ink_png
-from demo.numbers import TOO_MANY, TOUCHING
+from demo.canvas import HEIGHT, MAX_INK_URL, MAX_SIDE, SIZE_SENTENCE, WIDTH, decoded
+from demo.numbers import MAX_DIGITS
 from demo.reader import ModelCard, Reader
 
 
@@ -36,9 +36,20 @@ def _png(draw_fn, size: tuple[int, int] = (WIDTH, HEIGHT), mode: str = "RGBA") -
     return buffer.getvalue()
 
 
+def _url(png: bytes | str) -> str:
+    return (
+        png if isinstance(png, str) else "data:image/png;base64," + base64.b64encode(png).decode()
+    )
+
+
 def _value(png: bytes | str, number: int = 7) -> dict:
-    ink = png if isinstance(png, str) else "data:image/png;base64," + base64.b64encode(png).decode()
-    return {"ink": ink, "n": number}
+    """One digit, as the page sends it: the whole canvas."""
+    return {"ink": _url(png), "n": number}
+
+
+def _number(*digits: tuple[bytes | str, list], number: int = 7) -> dict:
+    """A number, as the page sends it: each digit's strokes alone on its own plane, its box."""
+    return {"digits": [{"ink": _url(png), "box": box} for png, box in digits], "n": number}
 
 
 def _one(draw: ImageDraw.ImageDraw) -> None:
@@ -123,9 +134,8 @@ def test_ink_of_another_size_is_refused_before_decoding(models, size):
 
 
 def test_a_truncated_png_of_the_right_size_is_a_sentence(models):
-    png = _png(_one)
-    assert ink_png(_value(png[:200]))[0] == png[:200]  # the header passes the cheap check...
-    assert _is_refusal(app.read_drawing(_value(png[:200]), models), "Cannot read")  # ...not decode
+    truncated = _png(_one)[:200]  # the header says 560x280; the pixels do not follow
+    assert _is_refusal(app.read_drawing(_value(truncated), models), "Cannot read")
 
 
 def test_nan_pixels_are_a_sentence(models):
@@ -138,14 +148,16 @@ def test_an_unexpected_failure_is_a_sentence_not_an_exception(models, monkeypatc
     def explode(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(app, "ink_plane", explode)
+    monkeypatch.setattr(app, "drawn", explode)
     answer = app.read_drawing(_value(_png(_one)), models)
     assert answer == {"state": "error", "message": app.UNEXPECTED, "for": 7}
     assert "boom" not in answer["message"]
 
 
 def test_unknown_model_names_are_refused_and_none_is_the_default(models):
-    assert app.read_drawing(_value(_png(_one)), models, "fp64")["message"] == guard.UNKNOWN_MODEL
+    for bad in ("float64", "", {"name": "float32"}, ["float32"], 8, "FLOAT32"):
+        answer = app.read_drawing(_value(_png(_one)), models, bad)
+        assert answer["message"] == guard.UNKNOWN_MODEL
     assert _is_refusal(app.read_upload({"path": "x.png"}, models, {"a": 1}))
     assert models.get(None) is models.by_name["float32"]
 
@@ -221,7 +233,7 @@ def test_a_drawing_goes_straight_to_the_graph_without_photo_cleaning(models, mon
 
 
 def test_the_canvas_plane_is_the_pngs_alpha():
-    plane = ink_plane(_png(_one))
+    plane = decoded(_url(_png(_one)), (WIDTH, HEIGHT))
     assert plane.shape == (HEIGHT, WIDTH) and plane.dtype == np.float32
     assert plane[140, 138] == 1.0 and plane[10, 10] == 0.0
 
@@ -246,34 +258,100 @@ def _seven_and_one(draw: ImageDraw.ImageDraw) -> None:
     _digits(400)(draw)
 
 
+def _seven(draw: ImageDraw.ImageDraw) -> None:
+    """A 7 alone on its own plane: its box (48..192, 38..252) plus a margin."""
+    draw.line([(40, 30), (160, 30), (100, 220)], fill=(0, 0, 0, 255), width=24)
+
+
+SEVEN = (_png(_seven, size=(200, 250)), [48, 38, 144, 214])
+ONE = (
+    _png(lambda d: d.line([(60, 30), (56, 230)], fill=(0, 0, 0, 255), width=24), size=(120, 260)),
+    [384, 28, 28, 224],
+)
+
+
 def test_a_drawn_number_is_read_digit_by_digit(models):
-    answer = app.read_drawing(_value(_png(_seven_and_one), number=3), models)
+    answer = app.read_drawing(_number(SEVEN, ONE, number=3), models)
     assert answer["state"] == "reading" and answer["for"] == 3
     assert answer["number"] == "71" and [d["label"] for d in answer["digits"]] == ["7", "1"]
     assert set(answer["digits"][0]) == {"label", "confidence", "sure", "runner_up", "box"}
+    assert [d["box"] for d in answer["digits"]] == [SEVEN[1], ONE[1]]  # where the page drew them
     assert answer["message"].startswith("Read as 71 (") and "pixels" not in answer
+
+
+def test_a_number_whose_other_digits_hold_nothing_is_its_one_digit(models):
+    blank = (_png(lambda d: None, size=(40, 40)), [300, 100, 20, 20])
+    answer = app.read_drawing(_number(SEVEN, blank), models)
+    assert answer["label"] == "7" and "number" not in answer and "pixels" in answer
 
 
 def test_a_single_drawn_digit_is_answered_as_it_always_was(models):
     answer = app.read_drawing(_value(_png(_one)), models)
-    whole = Reader(app.DEFAULT_MODEL).read(ink_plane(_png(_one)))
+    whole = Reader(app.DEFAULT_MODEL).read(decoded(_url(_png(_one)), (WIDTH, HEIGHT)))
     assert "number" not in answer and answer["label"] == "1" and "pixels" in answer
     assert answer["confidence"] == whole.record()["confidence"]
 
 
-def test_digits_that_touch_are_one_sentence(models):
-    def touching(draw: ImageDraw.ImageDraw) -> None:
-        draw.line([(60, 140), (400, 140)], fill=(0, 0, 0, 255), width=150)  # wide, no gap
-        _digits(500)(draw)
-
-    answer = app.read_drawing(_value(_png(touching)), models)
-    assert answer["state"] == "error" and answer["message"] == TOUCHING
-    assert answer["touching"] and "number" not in answer
+def test_one_plane_is_one_digit_the_server_cuts_nothing(models):
+    """The page groups its strokes; a whole-canvas plane is read as the one digit it says."""
+    answer = app.read_drawing(_value(_png(_seven_and_one)), models)
+    assert answer["state"] == "reading" and "number" not in answer and "pixels" in answer
 
 
-def test_more_than_twelve_digits_is_one_sentence(models):
-    answer = app.read_drawing(_value(_png(_digits(*range(20, 560, 38)))), models)
-    assert answer == {"state": "error", "message": TOO_MANY, "for": 7}  # as the browser says it
+@pytest.mark.parametrize(
+    "digits",
+    [
+        [],  # a number has two digits or more
+        [SEVEN],
+        [SEVEN] * (MAX_DIGITS + 1),
+        "not a list",
+        [SEVEN, "one"],
+        [SEVEN, {"ink": ONE[0]}],  # no box
+        [SEVEN, {"ink": ONE[0], "box": ONE[1], "extra": 1}],
+        [SEVEN, (ONE[0], [1, 2, 3])],
+        [SEVEN, (ONE[0], [1, 2, 3, True])],
+        [SEVEN, (ONE[0], [1, 2, 3, 4.0])],
+        [SEVEN, (ONE[0], [1, 2, 0, 4])],  # an empty box
+        [SEVEN, (ONE[0], [10**9, 2, 3, 4])],  # far off the canvas
+        [SEVEN, ("data:image/png;base64,AAAA", ONE[1])],
+        [SEVEN, (_png(_one, size=(MAX_SIDE + 1, 10)), ONE[1])],  # larger than any digit
+        [SEVEN, (_png(_one, mode="RGB")[:100], ONE[1])],
+    ],
+)
+def test_a_number_the_page_would_not_send_is_one_sentence(models, digits):
+    if isinstance(digits, list):
+        digits = [
+            d if isinstance(d, dict | str) else {"ink": _url(d[0]), "box": d[1]} for d in digits
+        ]
+    answer = app.read_drawing({"digits": digits, "n": 1}, models)
+    assert _is_refusal(answer, "Cannot read this input: The drawing")
+
+
+def test_a_value_with_both_one_ink_and_digits_is_refused(models):
+    both = dict(_number(SEVEN, ONE), ink=_url(_png(_one)))
+    assert _is_refusal(app.read_drawing(both, models), "Cannot read this input: The drawing")
+
+
+def test_a_drawing_is_read_by_at_most_four_demo_modules(models):
+    """The page, the canvas check, the reader, the answer: no cleaning, no segmentation."""
+    touched = set()
+
+    def trace(frame, event, arg):
+        module = frame.f_globals.get("__name__", "")
+        if event == "call" and module.startswith("demo."):
+            touched.add(module)
+        return None
+
+    for value in (_value(_png(_one)), _number(SEVEN, ONE)):
+        import sys
+
+        sys.settrace(trace)
+        try:
+            answer = app.read_drawing(value, models)
+        finally:
+            sys.settrace(None)
+        assert answer["state"] == "reading"
+    assert touched == {"demo.app", "demo.canvas", "demo.reader", "demo.answer"}
 
 
 def test_the_read_api_answers_the_cli_record(models, uploaded):

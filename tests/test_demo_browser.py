@@ -66,7 +66,7 @@ def test_every_module_the_worker_imports_is_in_the_table():
 
 
 def test_the_config_names_routes_never_a_server_path(reader, runtime):
-    config = browser.browser_reader(reader, browser.files(reader), BLANK_DRAWING)
+    config = browser.browser_reader(reader, browser.files(reader))
     assert config["worker"] == "hrnn-web/worker.js"
     assert config["runtime"] == "hrnn-web/ort.wasm.min.mjs"
     assert config["wasm"] == "hrnn-web/ort-wasm-simd-threaded.wasm.gz"
@@ -79,7 +79,7 @@ def test_the_config_names_routes_never_a_server_path(reader, runtime):
 
 
 def test_the_browser_words_its_answers_with_the_servers_sentences(reader, runtime):
-    facts = browser.browser_reader(reader, browser.files(reader), BLANK_DRAWING)["answer"]
+    facts = answer.facts(reader.card, BLANK_DRAWING)  # the canvas' facts: the worker's too
     assert facts["sentences"] == answer.SENTENCES
     assert facts["blank"] == BLANK_DRAWING
     assert facts["classes"] == list(reader.card.class_names)

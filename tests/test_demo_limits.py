@@ -30,7 +30,7 @@ def uploads(tmp_path, monkeypatch):
     return folder
 
 
-EXAMPLES = gr.Dataset(samples=[["a"], ["b"]], components=[gr.Textbox()])
+EXAMPLES = gr.HTML()  # the example row: its pick sends {"example": name}
 IMAGE, MODEL = gr.Image(type="filepath"), gr.Radio(["float32", "int8"])
 FNS = {
     0: SimpleNamespace(
@@ -40,7 +40,7 @@ FNS = {
         api_name="on_drawing", api_visibility="private", queue=False, inputs=[gr.HTML(), MODEL]
     ),
     2: SimpleNamespace(
-        api_name="load_example", api_visibility="undocumented", queue=False, inputs=[EXAMPLES]
+        api_name="on_example", api_visibility="private", queue=False, inputs=[EXAMPLES]
     ),
     3: SimpleNamespace(  # no such event on the page: a file input outside the queue
         api_name="unchecked", api_visibility="private", queue=False, inputs=[IMAGE]
@@ -201,16 +201,16 @@ def test_call_routes_reach_public_endpoints_only():
 
 def direct(fn_index, data):
     body = {"data": data, "fn_index": fn_index, "session_hash": "abc123"}
-    return call("/gradio_api/run/load_example", [json.dumps(body).encode()])
+    return call("/gradio_api/run/on_example", [json.dumps(body).encode()])
 
 
-def test_only_example_clicks_skip_the_queue_and_only_with_a_real_index():
-    assert direct(2, [1])[0] == 200
+def test_only_drawings_and_example_picks_skip_the_queue_and_only_with_an_object():
+    assert direct(2, [{"example": "drawn_3"}])[0] == 200  # the name is the handler's to check
     assert direct(0, [None, "float32"]) == (404, "Not found.")  # classify: queue only
     assert direct(3, [None]) == (404, "Not found.")  # files never skip the queue's checks
     assert direct(7, [0]) == (404, "Unknown fn_index.")
-    for bad in ([2], [-1], ["0"], [True], [None], [{"index": 0}]):
-        assert direct(2, bad) == (422, "No such example."), bad
+    for bad in ([2], [-1], ["0"], [True], [["drawn_3"]]):
+        assert direct(2, bad) == (422, "Input 1 is not a value this page sends."), bad
     assert direct(2, [])[0] == 422
 
 

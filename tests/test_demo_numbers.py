@@ -13,12 +13,11 @@ import pytest
 from demo.numbers import (
     MAX_DIGITS,
     TOO_MANY,
-    TOUCHING,
     NumberError,
     read_number,
     segment,
 )
-from demo.reader import DEFAULT_MODEL, Reader
+from demo.reader import DEFAULT_MODEL, TOUCHING, Reader
 
 
 def stroke(plane: np.ndarray, points: list[tuple[float, float]], width: float = 6.0) -> None:

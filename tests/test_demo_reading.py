@@ -9,10 +9,9 @@ import pytest
 from PIL import Image
 
 from bench.paths import SAMPLE
-from demo.numbers import NumberReading
 from demo.photo import photo_ink, photo_inks
 from demo.predict import main
-from demo.reader import DEFAULT_MODEL, Reader, Reading
+from demo.reader import DEFAULT_MODEL, NumberReading, Reader, Reading
 from demo.reading import MIN_HEIGHT, is_number, read_picture
 
 pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="run python -m export first")

@@ -8,6 +8,7 @@ bounded. The app runs in its own process here, so memory figures are this module
 
 import errno
 import os
+import re
 import tempfile
 import threading
 import time
@@ -102,7 +103,9 @@ ATTACKS = [
     "unknown model name",
     "a dict as model name",
     "bad fn_index",
-    "bad example index",
+    "an example that is not shipped",
+    "an example by index",
+    "a shipped example by its path",
     "999 files, BOUNDARY= in capitals",
     "999 files, spaces around boundary =",
     "999 files, a decoy boundary first",
@@ -118,6 +121,8 @@ ATTACKS = [
     "a drawing that is not a PNG",
     "a 1 MB drawing",
     "a drawing read with an unknown model",
+    "a number of 13 drawn digits",
+    "a drawn digit far larger than the canvas",
 ]
 
 
@@ -195,7 +200,7 @@ def test_malformed_calls_never_get_a_5xx(client):
         ("post", "call/classify", {"json": {"data": {"path": "/etc/passwd"}}}),
         ("post", "call/classify", {"json": [1, 2, 3]}),
         ("post", "call/nope", {"json": {"data": []}}),
-        ("post", "run/load_example", {"json": {"data": ["1"], "fn_index": 0, "session_hash": "a"}}),
+        ("post", "run/on_example", {"json": {"data": ["1"], "fn_index": 0, "session_hash": "a"}}),
         ("post", "run/predict", {"json": {"data": []}}),
         ("post", "upload", {"content": b"not multipart"}),
         ("post", "cancel", {"json": {"session_hash": "a", "fn_index": 999, "event_id": "x"}}),
@@ -389,11 +394,13 @@ def test_identical_uploads_are_stored_once_and_charged_per_file(client):
 # --- what the page and its errors give away ---------------------------------------------------
 
 
-def test_the_page_and_config_hold_no_path_of_the_checkout(client):
+def test_the_page_and_config_hold_no_absolute_server_path(client):
+    """Not the checkout, not Gradio's cache: assets go by route (examples travel as data)."""
     checkout = str(REPO)
     for route in ("", "config", "gradio_api/info"):
         text = client.get(route, timeout=attacks.HANG_SECONDS).text
         assert checkout not in text, (route, text[text.find(checkout) - 100 :][:300])
+        assert re.findall(r'"(/[^"\s/]+/[^"\s]*)"', text) == [], route  # "/tmp/gradio/..."
 
 
 def test_refusals_do_not_echo_the_path_asked_for(client):

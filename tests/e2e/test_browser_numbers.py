@@ -8,7 +8,8 @@ Only the page's own ids, data attributes and ARIA roles are used (tests/support/
 
 import pytest
 
-from demo.numbers import TOO_MANY, TOUCHING
+from demo.numbers import TOO_MANY
+from demo.reader import TOUCHING
 from tests.support.pagedriver import (
     CANVAS,
     DIGITS,

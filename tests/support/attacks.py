@@ -8,6 +8,7 @@ tests.support.crowds.
 """
 
 import atexit
+import base64
 import io
 import json
 import os
@@ -101,6 +102,14 @@ def was_refused(text: str) -> bool:
 def digit_png() -> bytes:
     """A drawn 7 as a small PNG: what a valid upload looks like."""
     return (REPO / "demo" / "examples" / "drawn_7.png").read_bytes()
+
+
+def small_digit(side: int = 40) -> dict:
+    """One digit of a drawn number as the page sends it: its own ink PNG and its box."""
+    buffer = io.BytesIO()
+    Image.new("RGBA", (side, side)).save(buffer, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return {"ink": url, "box": [10, 10, side, side]}
 
 
 @cache
@@ -253,7 +262,7 @@ def event_ids(client: httpx.Client) -> dict[str, int]:
 
 def attacks(client: httpx.Client) -> dict[str, Callable[[httpx.Client], Outcome]]:
     """Name -> attack; each refused in well under a second by a hardened server."""
-    example = event_ids(client).get("load_example", 0)
+    example = event_ids(client).get("on_example", 0)
     screenshot = str(REPO / "docs" / "screenshot.png")
     fifo = _fifo()
 
@@ -324,6 +333,16 @@ def attacks(client: httpx.Client) -> dict[str, Callable[[httpx.Client], Outcome]
             lambda: read_drawing(c, {"ink": "data:image/png;base64," + "A" * 2**20, "n": 1}),
             _http_refused(413),
         ),
+        "a number of 13 drawn digits": lambda c: _timed(
+            "drawing 13 digits",
+            lambda: read_drawing(c, {"digits": [small_digit()] * 13, "n": 1}),
+            _page_refused("form this page does not send"),
+        ),
+        "a drawn digit far larger than the canvas": lambda c: _timed(
+            "drawing huge digit",
+            lambda: read_drawing(c, {"digits": [small_digit(), small_digit(4000)], "n": 1}),
+            _page_refused("PNG"),
+        ),
         "a drawing read with an unknown model": lambda c: _timed(
             "drawing model",
             lambda: read_drawing(c, {"ink": "", "n": 1}, "float64"),
@@ -387,14 +406,26 @@ def attacks(client: httpx.Client) -> dict[str, Callable[[httpx.Client], Outcome]
             lambda: _reply(c.get(f"{API}/file=/etc/hrnn-secret-name", timeout=HANG_SECONDS)),
             lambda status, text: 400 <= status < 500 and "hrnn-secret-name" not in text,
         ),
-        "bad example index": lambda c: _timed(
-            "example",
+        "an example that is not shipped": lambda c: _timed(
+            "example name",
             lambda: _reply(
                 post_json(
-                    c, "run/load_example", {"data": [99], "fn_index": example, "session_hash": "a"}
+                    c,
+                    "run/on_example",
+                    {"data": [{"example": "../x"}], "fn_index": example, "session_hash": "a"},
+                )
+            ),
+            lambda status, text: status == 200 and "No such example" in text,
+        ),
+        "an example by index": lambda c: _timed(
+            "example index",
+            lambda: _reply(
+                post_json(
+                    c, "run/on_example", {"data": [99], "fn_index": example, "session_hash": "a"}
                 )
             ),
             _http_refused(422),
         ),
+        "a shipped example by its path": page(str(REPO / "demo" / "examples" / "drawn_7.png")),
     }
     return table

@@ -184,7 +184,6 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
     """The page; models are loaded here once unless given (tests pass their own)."""
     models = models or Models.load()
     names = models.names
-    web_files = browser.files(models.get(None))  # what the page may fetch to read by itself
 
     def on_drawing(ink: object, precision: object) -> dict:
         return read_drawing(ink, models, precision)
@@ -215,7 +214,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Draw", id="draw"), gr.Row(equal_height=False):
                 with gr.Column(min_width=290, scale=3):
-                    reads_here = browser.browser_reader(models.get(None), web_files)
+                    reads_here = browser.browser_reader(models.get(None))
                     rules = facts(models.get(None).card, BLANK_DRAWING)
                     canvas = ink_canvas("hrnn-canvas", "hrnn-draw-answer", rules, reads_here)
                 with gr.Column(min_width=290, scale=2):
@@ -279,7 +278,7 @@ def build_demo(models: Models | None = None) -> gr.Blocks:
             **quiet,
         )
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64)
-    browser.serve(demo, web_files)
+    browser.serve(demo, models.get(None))  # what the page may fetch to read by itself
     return demo
 
 

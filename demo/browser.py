@@ -8,8 +8,11 @@ all of it. The answer's wording comes from demo.answer (its sentences travel in 
 
 The worker, the runtime and the model are served at fixed names under /ROUTE/ (a route table
 registered on the Gradio app), so the page never learns where the server keeps its files.
-Without the runtime files (offline, or the fetch failed) or with HRNN_BROWSER_READS=0, the
-server reads every drawing; so it does for the int8 model (demo/canvas.js).
+The table is looked up on every request: a runtime that arrives after the server started (it
+is fetched in the background, demo.webruntime) is served from then on, and pages opened after
+that read in the browser. Until then the worker cannot load it and the page quietly sends its
+drawings to the server; so it does for the int8 model (demo/canvas.js), and for every drawing
+with HRNN_BROWSER_READS=0.
 """
 
 import os
@@ -51,12 +54,12 @@ def url(name: str) -> str:
     return f"{ROUTE}/{name}"
 
 
-def browser_reader(reader: Reader, table: dict[str, Path]) -> dict | None:
-    """The canvas' `browser` prop: the reader's URLs and what the worker's answers say.
+def browser_reader(reader: Reader) -> dict | None:
+    """The canvas' `browser` prop: where the worker, the runtime and the model are fetched.
 
-    None when `table` is empty: then every drawing is read on the server.
+    None when browser reads are switched off: then every drawing is read on the server.
     """
-    if not table:
+    if not enabled():
         return None
     card = reader.card
     return {
@@ -69,18 +72,18 @@ def browser_reader(reader: Reader, table: dict[str, Path]) -> dict | None:
     }
 
 
-def serve(demo: gr.Blocks, table: dict[str, Path]) -> None:
-    """Register GET /ROUTE/<name> for the names in `table`, and nothing else, on the app.
+def serve(demo: gr.Blocks, reader: Reader) -> None:
+    """Register GET /ROUTE/<name> for the names in files(reader) at the time of the request,
+    and nothing else, on the app.
 
     Added by Gradio's own startup hook (the one gr.Examples caching uses), which runs once the
     app exists and before launch returns, so the routes are there before any page asks.
     """
-    if not table:
+    if not enabled():
         return
-    served = dict(table)
 
     async def fetch(request: Request) -> Response:
-        path = served.get(request.path_params["name"])
+        path = files(reader).get(request.path_params["name"])
         if path is None or not path.is_file():
             return PlainTextResponse("Not found.", status_code=404)
         kind = TYPES.get(path.suffix, "application/octet-stream")

@@ -66,7 +66,7 @@ def test_every_module_the_worker_imports_is_in_the_table():
 
 
 def test_the_config_names_routes_never_a_server_path(reader, runtime):
-    config = browser.browser_reader(reader, browser.files(reader))
+    config = browser.browser_reader(reader)
     assert config["worker"] == "hrnn-web/worker.js"
     assert config["runtime"] == "hrnn-web/ort.wasm.min.mjs"
     assert config["wasm"] == "hrnn-web/ort-wasm-simd-threaded.wasm.gz"
@@ -93,7 +93,7 @@ def test_without_the_runtime_the_server_reads_every_drawing(reader, runtime):
 
 def test_the_switch_turns_browser_reads_off(reader, runtime, monkeypatch):
     monkeypatch.setenv(browser.SWITCH, "0")
-    assert browser.files(reader) == {}
+    assert browser.files(reader) == {} and browser.browser_reader(reader) is None
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def served(reader, runtime):
     with gr.Blocks() as demo:
         gr.Markdown("page")
     demo.server_app = Starlette()
-    browser.serve(demo, table)
+    browser.serve(demo, reader)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own, whatever runs here
         for event in demo.extra_startup_events:
             pool.submit(asyncio.run, event()).result()
@@ -129,3 +129,16 @@ def test_the_route_serves_nothing_beside_them(served, name):
     client, _ = served
     assert client.get(f"/hrnn-web/{name}").status_code == 404
     assert client.get(f"/hrnn-web/web/{name}").status_code == 404
+
+
+def test_a_runtime_that_arrives_after_start_is_served_without_a_restart(served, runtime):
+    """The fetch runs behind the page: files missing at start are 404 until they are in place."""
+    client, table = served
+    name = webruntime.SERVED[0]
+    kept = (runtime / name).read_bytes()
+    (runtime / name).unlink()
+    assert client.get(f"/hrnn-web/{name}").status_code == 404
+    assert client.get("/hrnn-web/worker.js").status_code == 404  # no runtime: nothing to run
+    (runtime / name).write_bytes(kept)
+    assert client.get(f"/hrnn-web/{name}").content == kept
+    assert client.get("/hrnn-web/worker.js").status_code == 200

@@ -1,13 +1,15 @@
 """Before and after the reader graph, on the same inputs in one run: did any reader get worse?
 
-    python -m bench.reader_before_after [--mnist 10000] [--n 500] [--out FILE]
+    python -m bench.reader_before_after [--split test|validation] [--mnist N] [--n 500] [--out FILE]
 
 before: the Python path the page used (bench/legacy.py: photo cleaning for every picture,
 numpy/Pillow normalisation, the bare model, the warmed softmax in Python); MNIST test digits
 were fed to the model as they are. after: demo.reader on the shipped reader graph; a drawing's
 plane (alpha = ink) goes straight in, a photo's through demo.photo first, MNIST as pixels / 255.
 Accuracy counts a picture with nothing read as wrong; ECE over 15 bins of the top probability.
-Writes results/reader_before_after.json and prints the markdown table for docs/reader.md.
+--split validation builds every set from the MNIST validation split and the validation pen
+writers instead (the data that may decide: larger sets, same rules). Writes
+results/reader_before_after[_validation].json and prints the markdown table for docs/reader.md.
 """
 
 import argparse
@@ -91,13 +93,17 @@ def after(reader: Reader, images: list, kind: str) -> np.ndarray:
     return out
 
 
-def build_sets(mnist_count: int, count: int) -> list[tuple[str, str, list, np.ndarray, str]]:
+def build_sets(
+    mnist_count: int, count: int, split: str = "test"
+) -> list[tuple[str, str, list, np.ndarray, str]]:
     """(name, what, inputs, labels, kind) for every row; seeds fixed."""
-    images, labels, source = handwriting.load_mnist_test()
+    validation = split == "validation"
+    load = handwriting.load_mnist_validation if validation else handwriting.load_mnist_test
+    images, labels, source = load()
     labels = labels.astype(np.int64)
     pick = np.random.default_rng(SEED).permutation(len(images))
     mnist = pick[:mnist_count]
-    rows = [("mnist_test", f"{source}, 28x28", list(images[mnist]), labels[mnist], "mnist")]
+    rows = [(f"mnist_{split}", f"{source}, 28x28", list(images[mnist]), labels[mnist], "mnist")]
     used = 0
     for name, canvas, brush, what in (
         ("mnist_redrawn_280", 280, handwriting.REDRAW_BRUSH, "redrawn on a 280 px canvas, 1-2x"),
@@ -111,11 +117,11 @@ def build_sets(mnist_count: int, count: int) -> list[tuple[str, str, list, np.nd
             drawing_rgba(handwriting.draw_on_canvas(images[i], rng, brush, canvas)) for i in chosen
         ]
         rows.append((name, f"MNIST test {what} width", drawn, labels[chosen], "drawing"))
-    pen = next(s for s in handwriting.pendigits_sets() if s.name == "pendigits_test")
+    pen = next(s for s in handwriting.pendigits_sets() if s.name == f"pendigits_{split}")
     rows.append(
         (
-            "pendigits_test",
-            "held-out pen writers drawn on the 280 px canvas",
+            f"pendigits_{split}",
+            f"{split} pen writers drawn on the 280 px canvas",
             [drawing_rgba(image) for image in pen.images[:count]],
             pen.labels[:count],
             "drawing",
@@ -149,10 +155,13 @@ def markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mnist", type=int, default=10000, help="MNIST test digits (28x28)")
+    parser.add_argument("--split", choices=("test", "validation"), default="test")
+    parser.add_argument("--mnist", type=int, default=10000, help="MNIST digits read as 28x28")
     parser.add_argument("--n", type=int, default=500, help="pictures in every other set")
-    parser.add_argument("--out", default=str(RESULTS_FILE))
+    parser.add_argument("--out", default=None, help="default: results/reader_before_after*.json")
     args = parser.parse_args(argv)
+    suffix = "" if args.split == "test" else f"_{args.split}"
+    args.out = args.out or str(RESULTS_FILE.with_name(f"reader_before_after{suffix}.json"))
     argv = sys.argv[1:] if argv is None else argv
     started = time.perf_counter()
     reader = Reader(DEFAULT_MODEL)
@@ -165,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
         "sets": {},
     }
-    for name, what, images, labels, kind in build_sets(args.mnist, args.n):
+    for name, what, images, labels, kind in build_sets(args.mnist, args.n, args.split):
         row = {"what": what, "n": len(labels), "fed_after": kind}
         for side, probabilities in (
             ("before", before(model, calibration, images, kind)),

@@ -7,7 +7,8 @@ side by side across the 560x280 surface, ~9 strokes), then times inside the page
 last stroke's pointerup to the first frame showing the answer to the final ink; the number
 read is checked against what was written. "page" reads in the browser (strokes grouped into
 digits, one onnxruntime-web run per digit in the worker); "server_reads" has
-HRNN_BROWSER_READS=0 (the PNG goes to the server, demo.numbers cuts it). Writes
+HRNN_BROWSER_READS=0 (the page groups the strokes the same way and sends each digit's PNG;
+the server reads them, in one request per guess). Writes
 results/number_latency.json.
 """
 

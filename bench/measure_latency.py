@@ -210,27 +210,27 @@ def in_process_cost(joins: list[dict]) -> dict:
 
     models = Models.load(threads=1)
     sent = [j for j in joins if isinstance(j.get("data", [None])[0], dict)]
-    pngs = [drawn_planes(j["data"][0])[0] for j in sent]  # each send's planes
+    drawings = [drawn_planes(j["data"][0])[0] for j in sent]  # each send's planes
 
     def cpu(work, *args) -> float:
         started = time.thread_time()
         work(*args)
         return time.thread_time() - started
 
-    def read_png(planes: list) -> None:
+    def read_planes(planes: list) -> None:
         for plane, _ in planes:
             models.get(None).read(plane)
 
     handler, reading, paced = [], [], []
-    for value, png in zip([j["data"][0] for j in sent] * 3, pngs * 3, strict=True):
+    for value, planes in zip([j["data"][0] for j in sent] * 3, drawings * 3, strict=True):
         handler.append(cpu(read_drawing, value, models))
-        reading.append(cpu(read_png, png))
+        reading.append(cpu(read_planes, planes))
     due = time.monotonic()
-    for k, png in enumerate(pngs):
+    for k, planes in enumerate(drawings):
         if k:  # the page's gap before this request; a pause between strokes counts up to 1 s
             due += min(sent[k]["_t"] - sent[k - 1]["_t"], 1.0)
         time.sleep(max(0.0, due - time.monotonic()))
-        paced.append(cpu(read_png, png))
+        paced.append(cpu(read_planes, planes))
     return {
         "requests_replayed": len(sent),
         "handler_cpu_ms_mean": round(1000 * statistics.fmean(handler), 2),

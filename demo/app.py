@@ -124,7 +124,7 @@ def answer(
     except Exception:  # last line of defence: log it, tell the user in one sentence
         log.exception("unexpected failure while reading")
         return refusal(UNEXPECTED, number)
-    if found is None:
+    if found is None or found.record() is None:  # nothing, or a number of unreadable digits
         return empty(blank, number)
     if isinstance(found, NumberReading):
         return shown_number(found, number)
@@ -137,8 +137,7 @@ def drawn(reader: Reader, planes: list) -> Found:
     if len(planes) == 1:
         return reader.read(planes[0][0])
     readings = reader.read_each([plane for plane, _ in planes])
-    pairs = [(r, box) for r, (_, box) in zip(readings, planes, strict=True) if r is not None]
-    return NumberReading(digits=pairs) if pairs else None
+    return NumberReading.of(readings, [box for _, box in planes])
 
 
 def read_drawing(value: object, models: Models, precision: object = None) -> dict:

@@ -7,6 +7,7 @@ returns that file as the upload's value, so the upload box reads it as any uploa
 """
 
 import base64
+import functools
 import io
 from html import escape
 from pathlib import Path
@@ -40,8 +41,9 @@ CSS = """
 """
 
 
+@functools.cache
 def shipped() -> dict[str, Path]:
-    """Example name (the file's stem) -> its file, in name order."""
+    """Example name (the file's stem) -> its file, in name order; looked up once."""
     return {path.stem: path for path in sorted(FOLDER.glob("*.png"))[:MAX_SHOWN]}
 
 

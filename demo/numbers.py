@@ -208,7 +208,4 @@ def read_number(read_batch: ReadBatch, ink: object) -> NumberReading:
     if not found.digits:
         return NumberReading()
     readings = list(read_batch([digit.plane for digit in found.digits]))
-    if len(readings) != len(found.digits):
-        raise ValueError(f"read_batch gave {len(readings)} readings for {len(found.digits)}")
-    pairs = [(r, d.box) for r, d in zip(readings, found.digits, strict=True) if r is not None]
-    return NumberReading(digits=pairs)
+    return NumberReading.of(readings, [digit.box for digit in found.digits])

@@ -196,6 +196,14 @@ class NumberReading:
     digits: list[tuple[Reading, Box]] = field(default_factory=list)
     touching: list[Box] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, readings: list[Reading | None], boxes: list[Box]) -> "NumberReading":
+        """Each digit plane's reading beside its box; planes with nothing to read are left out."""
+        if len(readings) != len(boxes):
+            raise ValueError(f"{len(readings)} readings for {len(boxes)} digits")
+        pairs = zip(readings, boxes, strict=True)
+        return cls(digits=[(reading, box) for reading, box in pairs if reading is not None])
+
     @property
     def text(self) -> str:
         return "" if self.touching else "".join(r.label for r, _ in self.digits)

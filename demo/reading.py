@@ -31,8 +31,7 @@ def read_inks(reader: Reader, digit_ink: np.ndarray | None, all_ink: np.ndarray 
     if found.touching:
         return NumberReading(touching=[digit.box for digit in found.digits if digit.touching])
     readings = reader.read_each([digit.plane for digit in found.digits])
-    pairs = [(r, d.box) for r, d in zip(readings, found.digits, strict=True) if r is not None]
-    return NumberReading(digits=pairs)
+    return NumberReading.of(readings, [digit.box for digit in found.digits])
 
 
 def is_number(heights: list[int]) -> bool:

@@ -4,6 +4,7 @@
 import base64
 import io
 import json
+import sys
 import uuid
 from pathlib import Path
 
@@ -285,6 +286,12 @@ def test_a_number_whose_other_digits_hold_nothing_is_its_one_digit(models):
     assert answer["label"] == "7" and "number" not in answer and "pixels" in answer
 
 
+def test_a_number_of_digits_with_nothing_to_read_says_keep_drawing(models):
+    blank = (_png(lambda d: None, size=(40, 40)), [300, 100, 20, 20])
+    answer = app.read_drawing(_number(blank, blank), models)
+    assert answer == {"state": "empty", "message": app.BLANK_DRAWING, "for": 7}
+
+
 def test_a_single_drawn_digit_is_answered_as_it_always_was(models):
     answer = app.read_drawing(_value(_png(_one)), models)
     whole = Reader(app.DEFAULT_MODEL).read(decoded(_url(_png(_one)), (WIDTH, HEIGHT)))
@@ -343,8 +350,6 @@ def test_a_drawing_is_read_by_at_most_four_demo_modules(models):
         return None
 
     for value in (_value(_png(_one)), _number(SEVEN, ONE)):
-        import sys
-
         sys.settrace(trace)
         try:
             answer = app.read_drawing(value, models)
